@@ -1,0 +1,20 @@
+{
+    'name': 'BJ API',
+    'summary': 'Push Odoo records to external REST APIs: field mapping, auth, retries, logs',
+    'version': '18.0.1.0.0',
+    'category': 'Technical',
+    'license': 'LGPL-3',
+    'author': 'BJ API',
+    'depends': ['base', 'web', 'base_automation'],
+    'external_dependencies': {'python': ['requests', 'urllib3']},
+    'data': [
+        'security/ir.model.access.csv',
+        'data/bj_http_method_data.xml',
+        'views/bj_api_log_views.xml',
+        'views/bj_api_sync_config_views.xml',
+        'views/bj_http_method_views.xml',
+        'views/bj_api_menus.xml',
+    ],
+    'installable': True,
+    'application': False,
+}

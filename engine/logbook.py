@@ -1,0 +1,93 @@
+"""The one place that writes ``bj.api.log`` rows, with every secret masked.
+
+Rows are created in the caller's transaction, so the caller sees them at once
+(``result['log_ids']``). If that transaction is rolled back, the rows are
+written again in a transaction of their own: an HTTP call that happened is
+never forgotten.
+"""
+import json
+import logging
+import re
+
+from odoo import SUPERUSER_ID, api
+
+_logger = logging.getLogger(__name__)
+
+MASK = '***'
+MAX_TEXT_LENGTH = 64 * 1024
+SENSITIVE_HEADER = re.compile(r'authorization|cookie|token|secret|password|passwd|api[-_]?key|signature', re.I)
+_ROLLBACK_KEY = 'bj_api_sync.logs'
+
+
+class Redactor:
+    """Masks known secret values wherever they appear in text written to a log."""
+
+    def __init__(self, secrets=()):
+        # Longest first, so a secret containing another is masked whole.
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def text(self, text):
+        if not text:
+            return text
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def headers(self, headers):
+        return {key: self._header(key, value) for key, value in headers.items()}
+
+    def _header(self, key, value):
+        if not SENSITIVE_HEADER.search(key):
+            return self.text(value)
+        scheme, _, credentials = value.partition(' ')
+        # Keep "Basic"/"Bearer" visible: it tells which auth was sent.
+        return f"{scheme} {MASK}" if credentials and scheme.isalpha() else MASK
+
+    def url(self, url):
+        return self.text(re.sub(r'(?<=://)[^/@\s]+@', f'{MASK}@', url or ''))
+
+
+def truncate(text, limit=MAX_TEXT_LENGTH):
+    if text and len(text) > limit:
+        return f"{text[:limit]}\n… [{len(text) - limit} more characters not kept]"
+    return text
+
+
+def headers_text(headers):
+    return json.dumps(headers, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+class LogBook:
+    def __init__(self, env):
+        self.env = env(su=True)
+
+    def write(self, values):
+        """Create one log row; it is written again if the transaction rolls back."""
+        log = self.env['bj.api.log'].create(values)
+        _keep_for_rollback(self.env, values)
+        return log
+
+
+def _keep_for_rollback(env, values):
+    cr = env.cr
+    pending = cr.postrollback.data.get(_ROLLBACK_KEY)
+    if pending is None:
+        pending = cr.postrollback.data[_ROLLBACK_KEY] = []
+        registry = env.registry
+        cr.postrollback.add(lambda: _write_again(registry, pending))
+    pending.append(dict(values))
+
+
+def _write_again(registry, rows):
+    try:
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            config_ids = {row['config_id'] for row in rows if row.get('config_id')}
+            # A config created in the rolled-back transaction is gone: keep the row, unlinked.
+            existing = set(env['bj.api.sync.config'].browse(config_ids).exists().ids)
+            env['bj.api.log'].create([
+                {**row, 'config_id': row.get('config_id') if row.get('config_id') in existing else False}
+                for row in rows
+            ])
+    except Exception:
+        _logger.exception("BJ API: %d log rows of a rolled-back transaction could not be kept", len(rows))

@@ -1,0 +1,190 @@
+"""The one place that turns records into JSON payloads, following a config's mapping lines."""
+import datetime
+import decimal
+import json
+
+from odoo.models import BaseModel
+
+from .sandbox import CompiledScript, ScriptError, script_context
+
+MAX_SUB_MAPPING_DEPTH = 5
+X2MANY = ('one2many', 'many2many')
+
+
+class MappingError(Exception):
+    """The mapping itself is wrong (unknown field, bad key, loop): a configuration error."""
+
+
+def line_label(config, line):
+    return f'BJ API config "{config.name}", mapping line "{line.api_key}"'
+
+
+def resolve_path(model, path):
+    """Return the chain of fields that ``path`` (``partner_id.country_id.code``) walks.
+
+    Raises MappingError naming the first missing or non-relational segment.
+    """
+    if not path or not path.strip():
+        raise MappingError("no field path")
+    chain = []
+    for position, name in enumerate(path.strip().split('.')):
+        field = model._fields.get(name)
+        if field is None:
+            raise MappingError(f"field '{name}' does not exist on model '{model._name}'")
+        chain.append(field)
+        if position < len(path.split('.')) - 1:
+            if not field.relational:
+                raise MappingError(f"'{name}' on '{model._name}' is not relational, so '{path}' cannot go through it")
+            model = model.env[field.comodel_name]
+    return chain
+
+
+def key_paths_conflict(keys):
+    """Return a message if one key is the parent object of another (``a`` and ``a.b``), else None."""
+    seen = set()
+    for key in sorted(keys):
+        parts = tuple(key.split('.'))
+        if parts in seen:
+            return f"the key '{key}' appears twice"
+        for size in range(1, len(parts)):
+            if parts[:size] in seen:
+                return f"'{'.'.join(parts[:size])}' is a value, so '{key}' cannot nest under it"
+        seen.add(parts)
+    return None
+
+
+def field_value(field, value):
+    """JSON-safe value of one field as Odoo returns it (SPEC §4)."""
+    kind = field.type
+    if kind == 'boolean':
+        return bool(value)
+    if kind in ('integer', 'float', 'monetary'):
+        return value or 0
+    if kind == 'many2one':
+        return value.id or None
+    if kind in X2MANY:
+        return value.ids
+    if kind == 'reference':
+        return f"{value._name},{value.id}" if value else None
+    if kind == 'binary':
+        return value.decode() if isinstance(value, bytes) else (value or None)
+    if kind == 'datetime':
+        return value.replace(tzinfo=datetime.timezone.utc).isoformat() if value else None
+    if kind == 'date':
+        return value.isoformat() if value else None
+    return None if value is False else value
+
+
+def json_default(value):
+    """``json.dumps`` fallback for what scripts may return."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, BaseModel):
+        return value.ids
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def to_json_text(body):
+    return json.dumps(body, ensure_ascii=False, default=json_default)
+
+
+def json_safe(value):
+    """Round-trip through JSON so the payload holds plain values only."""
+    return json.loads(to_json_text(value))
+
+
+class Mapping:
+    """A config's mapping lines compiled once, applied to many records."""
+
+    def __init__(self, config, depth=0):
+        if depth > MAX_SUB_MAPPING_DEPTH:
+            raise MappingError(
+                f'BJ API config "{config.name}": sub-mappings nest deeper than {MAX_SUB_MAPPING_DEPTH} levels (a loop?)')
+        self.config = config
+        model = config.env[config.model_id.model]
+        lines = config.line_ids.sorted(lambda line: (line.sequence, line.id))
+        conflict = key_paths_conflict([line.api_key for line in lines])
+        if conflict:
+            raise MappingError(f'BJ API config "{config.name}": {conflict}')
+        self.steps = [_Step(config, line, model, depth) for line in lines]
+
+    def build(self, record):
+        """Payload object of one record; ScriptError if a python line fails."""
+        payload = {}
+        for step in self.steps:
+            _place(payload, step.key_path, step.value(record, payload))
+        return payload
+
+
+class _Step:
+    def __init__(self, config, line, model, depth):
+        self.where = line_label(config, line)
+        self.key_path = line.api_key.strip().split('.')
+        self.kind = line.value_type
+        self.chain = self.sub_mapping = self.script = self.constant = None
+        try:
+            if self.kind in ('plain', 'relational'):
+                self.chain = resolve_path(model, line.field_path)
+                if self.kind == 'relational' and line.mapping_config_id:
+                    last = self.chain[-1]
+                    if not last.relational:
+                        raise MappingError(f"'{line.field_path}' is not a relational field, it cannot use a sub-mapping")
+                    if line.mapping_config_id.model_id.model != last.comodel_name:
+                        raise MappingError(
+                            f"the sub-mapping \"{line.mapping_config_id.name}\" is for "
+                            f"'{line.mapping_config_id.model_id.model}', not '{last.comodel_name}'")
+                    self.sub_mapping = Mapping(line.mapping_config_id, depth + 1)
+            elif self.kind == 'python':
+                self.script = CompiledScript(line.python_code, self.where)
+            else:
+                self.constant = parse_constant(line.constant_value)
+        except (MappingError, ScriptError) as error:
+            raise MappingError(f"{self.where}: {error}") from None
+
+    def value(self, record, payload):
+        if self.script:
+            context = script_context(record.env, record, payload)
+            return json_safe(self.script.run(context))
+        if self.chain:
+            return self._read(record)
+        return self.constant
+
+    def _read(self, record):
+        target, many = record, False
+        for field in self.chain[:-1]:
+            many = many or field.type in X2MANY
+            target = target.mapped(field.name)
+        last = self.chain[-1]
+        if self.sub_mapping:
+            related = target.mapped(last.name)
+            if many or last.type in X2MANY:
+                return [self.sub_mapping.build(item) for item in related]
+            return self.sub_mapping.build(related) if related else None
+        if many:
+            return [field_value(last, item[last.name]) for item in target]
+        return field_value(last, target[last.name]) if target else None
+
+
+def parse_constant(text):
+    """A constant is a JSON literal when it parses as one, otherwise plain text."""
+    if text is None or text is False:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _place(payload, key_path, value):
+    target = payload
+    for part in key_path[:-1]:
+        target = target.setdefault(part, {})
+    target[key_path[-1]] = value

@@ -1,0 +1,32 @@
+from odoo import fields, models
+
+
+class BjApiLog(models.Model):
+    """One HTTP attempt, or one call refused or skipped before any attempt.
+
+    Rows are written by the engine (``engine/logbook.py``) with secrets already masked.
+    """
+    _name = 'bj.api.log'
+    _description = 'BJ API Log'
+    _order = 'id desc'
+
+    name = fields.Char(required=True)
+    config_id = fields.Many2one('bj.api.sync.config', string='API Configuration', ondelete='cascade', index=True)
+    status = fields.Selection([
+        ('success', 'Success'),
+        ('retry', 'Failed, retried'),
+        ('error', 'Error'),
+        ('skipped', 'Skipped'),
+    ], index=True)
+    http_method = fields.Char(string='Method')
+    url = fields.Char(string='URL')
+    request_headers = fields.Text()
+    request_body = fields.Text()
+    response_status_code = fields.Integer(string='Status Code')
+    response_headers = fields.Text()
+    response_body = fields.Text()
+    error_message = fields.Text()
+    duration_ms = fields.Integer(string='Duration (ms)')
+    attempt = fields.Integer(help="1 for the first try, 2 for the first retry... 0 when nothing was sent.")
+    res_model = fields.Char(string='Model')
+    res_ids = fields.Char(string='Record IDs', help="Comma-separated ids of the records concerned.")

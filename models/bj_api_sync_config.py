@@ -1,0 +1,208 @@
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..engine.outbound import Call, placeholders
+from ..engine.payload import Mapping, MappingError
+from ..engine.sandbox import CompiledScript, ScriptError, eval_domain
+
+TIMEOUT_RANGES = {'connection_timeout': (1, 60), 'read_timeout': (1, 300)}
+MAX_RETRIES_LIMIT = 10
+
+
+class BjApiSyncConfig(models.Model):
+    _name = 'bj.api.sync.config'
+    _description = 'BJ API Configuration'
+    _order = 'name, id'
+
+    name = fields.Char(required=True)
+    active = fields.Boolean(default=True, help="Archived configurations never send: calls only log a skipped row.")
+    request_type = fields.Selection(
+        [('in', 'In'), ('out', 'Out')], default='out', required=True,
+        help="Out: Odoo sends records to the external API.")
+    model_id = fields.Many2one(
+        'ir.model', string='Model', required=True, ondelete='cascade',
+        domain=[('transient', '=', False)], help="The Odoo model whose records are sent.")
+    model_name = fields.Char(related='model_id.model', store=True, index=True, string='Model Name')
+    domain = fields.Char(
+        string='Filter Domain', default='[]',
+        help="Only records matching this domain are sent; others are logged as skipped. "
+             "May use datetime, timedelta, relativedelta, time, context_today(), uid and user.")
+    url = fields.Char(
+        string='Request URL',
+        help="Full URL of the external endpoint. {key} placeholders are filled from the "
+             "payload's top-level keys, e.g. https://api.example.com/partners/{external_id}")
+    http_method_ids = fields.Many2many(
+        'bj.http.method', string='HTTP Method', default=lambda self: self._default_http_method_ids(),
+        help="Exactly one method for an outbound configuration.")
+    connection_timeout = fields.Integer(default=5, help="Seconds to establish the connection (1-60).")
+    read_timeout = fields.Integer(default=15, help="Seconds to wait for the response (1-300).")
+    auth_type = fields.Selection(
+        [('none', 'None'), ('basic', 'Basic Auth'), ('bearer', 'Bearer Token')],
+        string='Authorization Type', default='none', required=True)
+    auth_login = fields.Char(string='Login')
+    auth_password = fields.Char(string='Password', groups='base.group_system')
+    bearer_token = fields.Char(groups='base.group_system')
+    line_ids = fields.One2many('bj.api.sync.config.line', 'config_id', string='Field Mapping', copy=True)
+    header_ids = fields.One2many('bj.api.sync.header', 'config_id', string='Headers', copy=True)
+    param_ids = fields.One2many('bj.api.sync.param', 'config_id', string='Parameters', copy=True)
+    python_script = fields.Text(
+        string='Payload Script',
+        help="Optional Python run after the mapping on each request body. request_data holds the "
+             "body built so far; set result (or write an expression) to replace it.")
+    is_paginated = fields.Boolean(help="Send records in batches: one request per page, with a JSON array body.")
+    page_size = fields.Integer(default=100, help="Records per request when paginated.")
+    max_retries = fields.Integer(
+        default=3, help="Retries after the first attempt for connection errors, timeouts and "
+                        "HTTP 408, 425, 429, 500, 502, 503, 504.")
+    log_ids = fields.One2many('bj.api.log', 'config_id', string='Logs')
+    log_count = fields.Integer(compute='_compute_log_count')
+
+    def _default_http_method_ids(self):
+        return self.env.ref('bj_api_sync.http_method_post', raise_if_not_found=False)
+
+    def _compute_log_count(self):
+        counts = dict(self.env['bj.api.log']._read_group(
+            [('config_id', 'in', self.ids)], ['config_id'], ['__count']))
+        for config in self:
+            config.log_count = counts.get(config, 0)
+
+    def _label(self):
+        return f'BJ API config "{self.name}"'
+
+    @api.constrains('request_type', 'http_method_ids')
+    def _check_http_methods(self):
+        for config in self.filtered(lambda c: c.request_type == 'out'):
+            if len(config.http_method_ids) != 1:
+                raise ValidationError(_(
+                    '%(config)s: an outbound configuration needs exactly one HTTP method (it has %(count)s).',
+                    config=config._label(), count=len(config.http_method_ids)))
+            if config.http_method_ids.name == 'GET' and config.is_paginated:
+                raise ValidationError(_(
+                    '%(config)s: GET sends no body, so it cannot send pages of records; '
+                    'turn pagination off or use another method.', config=config._label()))
+
+    @api.constrains('request_type', 'url', 'is_paginated')
+    def _check_url(self):
+        for config in self.filtered(lambda c: c.request_type == 'out'):
+            try:
+                parsed = parse_url((config.url or '').strip())
+            except LocationParseError:
+                parsed = None
+            if not parsed or parsed.scheme not in ('http', 'https') or not parsed.host:
+                raise ValidationError(_(
+                    '%(config)s: the request URL "%(url)s" is not valid; only http:// and https:// URLs are accepted.',
+                    config=config._label(), url=config.url or ''))
+            if config.is_paginated and placeholders(config.url):
+                raise ValidationError(_(
+                    '%(config)s: URL placeholders are filled from one record, so they cannot be used with pagination.',
+                    config=config._label()))
+        self._check_http_methods()
+
+    @api.constrains('connection_timeout', 'read_timeout', 'page_size', 'max_retries')
+    def _check_numbers(self):
+        for config in self:
+            for name, (low, high) in TIMEOUT_RANGES.items():
+                if not low <= config[name] <= high:
+                    raise ValidationError(_(
+                        '%(config)s: %(field)s must be between %(low)s and %(high)s seconds.',
+                        config=config._label(), field=self._fields[name].string, low=low, high=high))
+            if config.page_size <= 0:
+                raise ValidationError(_('%(config)s: the page size must be greater than 0.', config=config._label()))
+            if not 0 <= config.max_retries <= MAX_RETRIES_LIMIT:
+                raise ValidationError(_(
+                    '%(config)s: max retries must be between 0 and %(limit)s.',
+                    config=config._label(), limit=MAX_RETRIES_LIMIT))
+
+    @api.constrains('domain', 'model_id')
+    def _check_domain(self):
+        for config in self:
+            domain = eval_domain(self.env, config.domain, config._label())
+            try:
+                self.env[config.model_name]._search(domain)
+            except Exception as error:
+                raise ValidationError(_(
+                    '%(config)s: the filter domain is not valid for %(model)s: %(error)s',
+                    config=config._label(), model=config.model_name, error=error)) from None
+
+    @api.constrains('python_script')
+    def _check_python_script(self):
+        for config in self.filtered('python_script'):
+            try:
+                CompiledScript(config.python_script, f'{config._label()}, payload script')
+            except ScriptError as error:
+                raise ValidationError(str(error)) from None
+
+    @api.constrains('model_id', 'line_ids')
+    def _check_mapping(self):
+        for config in self:
+            try:
+                Mapping(config)
+            except MappingError as error:
+                raise ValidationError(str(error)) from None
+
+    @api.model
+    def _make_outbound_http_request(self, record_ids=None, config_id_ref=None, timeout=None):
+        """Send ``record_ids`` through a config now and return the result dict (SPEC §3).
+
+        ``config_id_ref`` is an id, an XML id or a config record; it may be omitted
+        when called on one config. HTTP and network failures are logged and
+        reported, never raised; configuration errors raise UserError.
+        """
+        config = self._outbound_config(config_id_ref)
+        records = config._records_of(record_ids)
+        return Call(config, records, timeout=timeout).run()
+
+    def _outbound_config(self, ref):
+        """The config ``ref`` designates, as superuser (it reads secrets), checked for sending."""
+        Config = self.sudo().with_context(active_test=False)
+        if ref in (None, False):
+            if len(self) != 1:
+                raise UserError(_("BJ API: say which configuration to use (config_id_ref), "
+                                  "or call the method on one configuration."))
+            config = Config.browse(self.id)
+        elif isinstance(ref, models.BaseModel):
+            if ref._name != self._name or len(ref) != 1:
+                raise UserError(_("BJ API: %(ref)s is not one API configuration.", ref=ref))
+            config = Config.browse(ref.id)
+        elif isinstance(ref, str) and not ref.strip().isdigit():
+            config = Config.env.ref(ref.strip(), raise_if_not_found=False)
+            if config is None or config._name != self._name:
+                raise UserError(_("BJ API: no API configuration has the XML id '%(ref)s'.", ref=ref))
+        else:
+            try:
+                config = Config.browse(int(ref))
+            except (TypeError, ValueError):
+                raise UserError(_("BJ API: %(ref)r does not designate an API configuration.", ref=ref)) from None
+        if not config.exists():
+            raise UserError(_("BJ API: the API configuration %(ref)s does not exist.", ref=ref))
+        if config.request_type != 'out':
+            raise UserError(_("%(config)s is not an outbound (Out) configuration.", config=config._label()))
+        if len(config.http_method_ids) != 1:
+            raise UserError(_("%(config)s needs exactly one HTTP method.", config=config._label()))
+        return config
+
+    def _records_of(self, record_ids):
+        """``record_ids`` (records, a record, an id or ids) as records of this config's model."""
+        Model = self.env[self.model_name]
+        if isinstance(record_ids, models.BaseModel):
+            if record_ids._name != self.model_name:
+                raise UserError(_(
+                    "%(config)s sends %(model)s records, not %(given)s.",
+                    config=self._label(), model=self.model_name, given=record_ids._name))
+            return Model.browse(record_ids.ids)
+        if record_ids in (None, False):
+            return Model
+        ids = [record_ids] if isinstance(record_ids, int) else list(record_ids)
+        if not all(isinstance(record_id, int) for record_id in ids):
+            raise UserError(_("%(config)s: record ids must be integers, got %(ids)r.", config=self._label(), ids=ids))
+        return Model.browse(ids)
+
+    def action_open_logs(self):
+        self.ensure_one()
+        action = self.env['ir.actions.act_window']._for_xml_id('bj_api_sync.action_bj_api_log')
+        action['domain'] = [('config_id', '=', self.id)]
+        action['context'] = {'default_config_id': self.id}
+        return action

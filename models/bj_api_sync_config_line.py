@@ -1,0 +1,67 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+
+class BjApiSyncConfigLine(models.Model):
+    """One key of the payload and where its value comes from."""
+    _name = 'bj.api.sync.config.line'
+    _description = 'BJ API Field Mapping Line'
+    _order = 'sequence, id'
+
+    config_id = fields.Many2one('bj.api.sync.config', required=True, ondelete='cascade', index=True)
+    model_id = fields.Many2one(related='config_id.model_id')
+    sequence = fields.Integer(default=10)
+    field_id = fields.Many2one(
+        'ir.model.fields', string='Odoo Field', ondelete='set null',
+        domain="[('model_id', '=', model_id)]", help="Pick a field of the model; fills the field path.")
+    field_path = fields.Char(
+        compute='_compute_field_path', store=True, readonly=False,
+        help="Dotted path from the record, e.g. partner_id.name. Filled from the Odoo field when empty.")
+    api_key = fields.Char(
+        string='API Key', required=True,
+        help="Key in the external payload. A dotted key (address.city) builds nested objects.")
+    value_type = fields.Selection([
+        ('plain', 'Plain'),
+        ('relational', 'Relational'),
+        ('python', 'Python'),
+        ('constant', 'Constant'),
+    ], default='plain', required=True,
+        help="Plain: the field's value. Relational: follow the path, or apply a sub-mapping to the "
+             "related record(s). Python: the value of a script. Constant: a fixed value.")
+    mapping_config_id = fields.Many2one(
+        'bj.api.sync.config', string='Sub-mapping', ondelete='restrict',
+        help="Relational lines: the configuration whose mapping lines turn each related record into an object.")
+    python_code = fields.Text(
+        help="An expression, or statements that set result. Available: env, model, records, record, "
+             "request_data, datetime, timedelta, relativedelta, time, dateutil, json, re, b64encode, "
+             "b64decode, UserError, Command, log.")
+    constant_value = fields.Char(help="A JSON literal (42, true, {\"a\": 1}) or plain text.")
+    is_identifier = fields.Boolean(
+        string='Identifier', help="Marks the key that identifies the record in the external system.")
+
+    @api.depends('field_id')
+    def _compute_field_path(self):
+        for line in self.filtered('field_id'):
+            line.field_path = line.field_id.name
+
+    @api.constrains('field_path', 'api_key', 'value_type', 'mapping_config_id', 'python_code', 'constant_value')
+    def _check_line(self):
+        for line in self:
+            if line.value_type in ('plain', 'relational') and not (line.field_path or '').strip():
+                raise ValidationError(_(
+                    'BJ API config "%(config)s", mapping line "%(key)s": choose a field or write a field path.',
+                    config=line.config_id.name, key=line.api_key))
+            if any(not part.strip() for part in line.api_key.split('.')):
+                raise ValidationError(_(
+                    'BJ API config "%(config)s": the API key "%(key)s" has an empty part.',
+                    config=line.config_id.name, key=line.api_key))
+        self.config_id._check_mapping()
+
+    @api.constrains('is_identifier', 'config_id')
+    def _check_single_identifier(self):
+        for config in self.config_id:
+            identifiers = config.line_ids.filtered('is_identifier')
+            if len(identifiers) > 1:
+                raise ValidationError(_(
+                    'BJ API config "%(config)s": only one mapping line can be the identifier (%(keys)s are).',
+                    config=config.name, keys=', '.join(identifiers.mapped('api_key'))))

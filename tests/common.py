@@ -1,0 +1,169 @@
+"""A real HTTP server on 127.0.0.1 standing in for the external API, and the base test case."""
+import collections
+import dataclasses
+import http.server
+import json
+import socket
+import threading
+import time
+from urllib.parse import parse_qsl, urlsplit
+
+from odoo.tests import TransactionCase
+from odoo.tests.common import BlockedRequest, _super_send
+
+
+@dataclasses.dataclass
+class Received:
+    """One request as the external API saw it."""
+    method: str
+    path: str
+    query: list
+    headers: dict
+    body: bytes
+    at: float
+
+    @property
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+    @property
+    def query_dict(self):
+        return dict(self.query)
+
+
+@dataclasses.dataclass
+class Reply:
+    status: int = 200
+    body: object = dataclasses.field(default_factory=lambda: {'ok': True})
+    headers: dict = dataclasses.field(default_factory=dict)
+    delay: float = 0.0
+
+
+class FakeApi:
+    """Records every request; answers with queued replies, then with ``default``."""
+
+    def __init__(self):
+        self.received = []
+        self.replies = collections.deque()
+        self.default = Reply()
+        self._lock = threading.Lock()
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+            # Without it every keep-alive request stalls ~40 ms (Nagle + delayed ACK).
+            disable_nagle_algorithm = True
+
+            def _handle(self):
+                length = int(self.headers.get('Content-Length') or 0)
+                body = self.rfile.read(length) if length else b''
+                parts = urlsplit(self.path)
+                reply = api._record(Received(
+                    self.command, parts.path, parse_qsl(parts.query, keep_blank_values=True),
+                    dict(self.headers), body, time.monotonic()))
+                if reply.delay:
+                    time.sleep(reply.delay)
+                payload = reply.body if isinstance(reply.body, (bytes, str)) else json.dumps(reply.body)
+                payload = payload.encode() if isinstance(payload, str) else payload
+                try:
+                    self.send_response(reply.status)
+                    headers = {'Content-Type': 'application/json', **reply.headers}
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header('Content-Length', str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (read timeout): nothing to answer
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _record(self, received):
+        with self._lock:
+            self.received.append(received)
+            return self.replies.popleft() if self.replies else self.default
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path='/'):
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def reply(self, *replies):
+        """Queue the next answers, in order."""
+        self.replies.extend(replies)
+
+    def reset(self):
+        with self._lock:
+            self.received.clear()
+            self.replies.clear()
+            self.default = Reply()
+
+
+def free_port_url(path='/'):
+    """A loopback URL where nothing listens: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+class BjApiCase(TransactionCase):
+    """Base for BJ API tests: a fake API server and quick helpers to configure calls."""
+
+    @classmethod
+    def _request_handler(cls, session, request, /, **kwargs):
+        """Odoo's test guard, minus its 10 s minimum timeout: timeouts are under test here."""
+        if urlsplit(request.url).hostname not in ('127.0.0.1', 'localhost'):
+            raise BlockedRequest(f"Only loopback requests in tests (was {request.method} {request.url})")
+        return _super_send(session, request, **kwargs)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.api = FakeApi().start()
+        cls.addClassCleanup(cls.api.stop)
+        # Real backoff waits would make the suite slow; the policy itself is tested separately.
+        params = cls.env['ir.config_parameter'].sudo()
+        params.set_param('bj_api_sync.backoff_base_seconds', '0.01')
+        params.set_param('bj_api_sync.backoff_max_seconds', '0.05')
+        cls.method_get = cls.env.ref('bj_api_sync.http_method_get')
+        cls.method_post = cls.env.ref('bj_api_sync.http_method_post')
+        cls.method_put = cls.env.ref('bj_api_sync.http_method_put')
+        cls.method_delete = cls.env.ref('bj_api_sync.http_method_delete')
+        cls.partner_model = cls.env['ir.model']._get('res.partner')
+
+    def setUp(self):
+        super().setUp()
+        self.api.reset()
+
+    def make_config(self, model='res.partner', method=None, lines=(), **values):
+        """A config for ``model`` posting to the fake API; ``lines`` are (api_key, field_path) pairs or dicts."""
+        line_values = [
+            line if isinstance(line, dict) else {'api_key': line[0], 'field_path': line[1]}
+            for line in lines
+        ]
+        return self.env['bj.api.sync.config'].create({
+            'name': values.pop('name', f'Test {model}'),
+            'request_type': 'out',
+            'model_id': self.env['ir.model']._get(model).id,
+            'url': values.pop('url', self.api.url('/api/items')),
+            'http_method_ids': [(6, 0, (method or self.method_post).ids)],
+            'line_ids': [(0, 0, line) for line in line_values],
+            **values,
+        })
+
+    def logs(self, config):
+        return self.env['bj.api.log'].search([('config_id', '=', config.id)], order='id')
