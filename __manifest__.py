@@ -13,6 +13,7 @@
         'views/bj_api_log_views.xml',
         'views/bj_api_sync_config_views.xml',
         'views/bj_http_method_views.xml',
+        'views/bj_api_sync_trigger_wizard_views.xml',
         'views/bj_api_menus.xml',
     ],
     'installable': True,

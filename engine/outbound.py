@@ -1,6 +1,7 @@
 """An outbound call from top to bottom: select records → build payloads → build
 requests → send with retries → log every attempt → report a result dict (SPEC §3)."""
 import base64
+import dataclasses
 import json
 import logging
 import re
@@ -8,9 +9,9 @@ from urllib.parse import quote, urlencode
 
 from requests.structures import CaseInsensitiveDict
 
-from . import transport
 from odoo.exceptions import UserError
 
+from . import transport
 from .logbook import SENSITIVE_HEADER, LogBook, Redactor, headers_text, truncate
 from .payload import Mapping, MappingError, to_json_text
 from .sandbox import CompiledScript, ScriptError, eval_domain, script_context
@@ -29,79 +30,134 @@ class RequestError(Exception):
     """This request cannot be built (missing placeholder value, failing payload script)."""
 
 
+@dataclasses.dataclass
+class Planned:
+    """What preparing decided for some records: a request to send, an error, or a skip."""
+    record_ids: list
+    request: transport.HttpRequest = None
+    error: str = None
+    skipped: str = None
+
+
 class Call:
-    """One call of the entry point on one config; ``run()`` returns the result dict."""
+    """One call of the entry point on one config.
+
+    ``prepare()`` reads the database (domain, mapping, scripts) and plans
+    requests; ``deliver()`` sends them and logs, possibly later and in another
+    transaction: everything it needs from the config is read here.
+    """
 
     def __init__(self, config, records, timeout=None):
         self.config = config
         self.records = records
+        self.label = f'BJ API config "{config.name}"'
+        self.config_id = config.id
         self.method = config.http_method_ids.name
+        self.url_template = config.url
+        self.paginated = config.is_paginated
+        self.page_size = config.page_size if config.is_paginated else 1
         self.timeout = _timeouts(config, timeout)
         self.policy = _retry_policy(config)
-        self.book = LogBook(config.env)
         self.redactor = Redactor(_secrets(config))
+
+    def run(self):
+        """Prepare and deliver now; the result dict of SPEC §3."""
+        try:
+            planned = self.prepare()
+        except MappingError as error:
+            self.deliver([Planned(self.records.ids, error=str(error))])
+            raise UserError(str(error)) from None
+        return self.deliver(planned)
+
+    def snapshot(self):
+        """Payloads of the records in the domain as they are now: {id: payload}.
+
+        Kept for records that may be deleted before delivery; a record whose
+        payload cannot be built now is left out (its error shows when it is prepared).
+        """
+        if not self.config.active:
+            return {}
+        mapping = Mapping(self.config)
+        payloads = {}
+        for record in self._in_domain(self.records.exists()):
+            try:
+                payloads[record.id] = mapping.build(record)
+            except ScriptError:
+                continue
+        return payloads
+
+    def prepare(self, snapshots=None):
+        """Plan the requests; records gone from the database are sent from ``snapshots``."""
+        if not self.config.active:
+            return [Planned(self.records.ids, skipped=f"{self.label} is archived: nothing sent.")]
+        snapshots = snapshots or {}
+        planned = []
+        existing = self.records.exists()
+        gone = (self.records - existing).ids
+        from_snapshots = [record_id for record_id in gone if record_id in snapshots]
+        lost = [record_id for record_id in gone if record_id not in snapshots]
+        if lost:
+            planned.append(Planned(lost, skipped=f"{len(lost)} record(s) no longer exist."))
+        selected = self._in_domain(existing)
+        outside = (existing - selected).ids
+        if outside:
+            planned.append(Planned(outside, skipped=f"{len(outside)} record(s) outside the filter domain."))
+        if not selected and not from_snapshots:
+            return planned
+        mapping = Mapping(self.config)
+        script = CompiledScript(self.config.python_script, f"{self.label}, payload script") \
+            if (self.config.python_script or '').strip() else None
+        for page in _chunks(selected, self.page_size):
+            entries = []
+            for record in page:
+                try:
+                    entries.append((record.id, mapping.build(record)))
+                except ScriptError as error:
+                    planned.append(Planned([record.id], error=str(error)))
+            planned += self._plan_page(entries, script)
+        for chunk in _chunks(from_snapshots, self.page_size):
+            planned += self._plan_page([(record_id, snapshots[record_id]) for record_id in chunk], script)
+        return planned
+
+    def deliver(self, planned, env=None):
+        """Send what was planned, log every attempt in ``env`` (default: the config's); return the result."""
+        self.book = LogBook(env or self.config.env)
         self.result = {
             'success': True, 'status_code': None, 'response': None,
             'log_ids': [], 'errors': [], 'requests': [], 'skipped_ids': [],
         }
-
-    def run(self):
-        config = self.config
-        if not config.active:
-            self._skip(self.records, f'BJ API config "{config.name}" is archived: nothing sent.')
-            return self.result
-        existing = self.records.exists()
-        if self.records - existing:
-            self._skip(self.records - existing, f"{len(self.records - existing)} record(s) no longer exist.")
-        selected = self._in_domain(existing)
-        if existing - selected:
-            self._skip(existing - selected, f"{len(existing - selected)} record(s) outside the filter domain.")
-        if not selected:
-            return self.result
-        try:
-            mapping = Mapping(config)
-        except MappingError as error:
-            self._fail(selected, str(error))
-            raise UserError(str(error)) from None
-        script = CompiledScript(config.python_script, f'BJ API config "{config.name}", payload script') \
-            if (config.python_script or '').strip() else None
-        for page in self._pages(selected):
-            self._send_page(page, mapping, script)
+        for item in planned:
+            if item.skipped:
+                self._write_log(item.record_ids, {'status': 'skipped', 'error_message': item.skipped, 'attempt': 0})
+                self.result['skipped_ids'].extend(item.record_ids)
+            elif item.error:
+                self._fail(item.record_ids, item.error)
+            else:
+                last = transport.send(
+                    item.request, self.timeout, self.policy,
+                    on_attempt=lambda attempt, will_retry, item=item: self._log_attempt(item, attempt, will_retry))
+                self._report(item.record_ids, last)
         return self.result
 
     def _in_domain(self, records):
-        domain = eval_domain(records.env, self.config.domain, f'BJ API config "{self.config.name}"')
-        if not domain:
+        domain = eval_domain(records.env, self.config.domain, self.label)
+        if not domain or not records:
             return records
         found = set(records.with_context(active_test=False).search([('id', 'in', records.ids)] + domain).ids)
         return records.filtered(lambda record: record.id in found)
 
-    def _pages(self, records):
-        size = self.config.page_size if self.config.is_paginated else 1
-        for start in range(0, len(records), size):
-            yield records[start:start + size]
-
-    def _send_page(self, page, mapping, script):
-        payloads, built = [], page.browse()
-        for record in page:
-            try:
-                payloads.append(mapping.build(record))
-                built |= record
-            except ScriptError as error:
-                self._fail(record, str(error))
-        if not built:
-            return
+    def _plan_page(self, entries, script):
+        if not entries:
+            return []
+        record_ids = [record_id for record_id, _payload in entries]
+        payloads = [payload for _record_id, payload in entries]
         try:
-            body = payloads if self.config.is_paginated else payloads[0]
+            body = payloads if self.paginated else payloads[0]
             if script:
-                body = _run_payload_script(script, built, body)
-            request = self._http_request(body, url_values=payloads[0])
+                body = _run_payload_script(script, self.records.browse(record_ids), body)
+            return [Planned(record_ids, request=self._http_request(body, url_values=payloads[0]))]
         except (ScriptError, RequestError) as error:
-            self._fail(built, str(error))
-            return
-        last = transport.send(request, self.timeout, self.policy,
-                              on_attempt=lambda attempt, will_retry: self._log_attempt(request, built, attempt, will_retry))
-        self._report(built, last)
+            return [Planned(record_ids, error=str(error))]
 
     def _http_request(self, body, url_values):
         config = self.config
@@ -109,8 +165,7 @@ class Call:
         for header in config.header_ids:
             headers[header.key] = header.value or ''
         if config.auth_type == 'basic':
-            credentials = f"{config.auth_login or ''}:{config.auth_password or ''}".encode()
-            headers['Authorization'] = f"Basic {base64.b64encode(credentials).decode()}"
+            headers['Authorization'] = f"Basic {_basic_credentials(config)}"
         elif config.auth_type == 'bearer':
             headers['Authorization'] = f"Bearer {config.bearer_token or ''}"
         query = [(param.key, param.operator or '=', param.value or '') for param in config.param_ids]
@@ -119,17 +174,16 @@ class Call:
             query += [(key, '=', value) for key, value in _query_items(body)]
         else:
             data = to_json_text(body).encode()
-        url = _fill_placeholders(config.url, url_values)
+        url = _fill_placeholders(self.url_template, url_values)
         if query:
             url += ('&' if '?' in url else '?') + _query_string(query)
         return transport.HttpRequest(self.method, url, dict(headers), data)
 
-    def _log_attempt(self, request, records, attempt, will_retry):
+    def _log_attempt(self, item, attempt, will_retry):
         status = 'success' if attempt.ok else ('retry' if will_retry else 'error')
-        redact = self.redactor
+        redact, request = self.redactor, item.request
         masked_url = redact.url(request.url)
-        error = None if attempt.ok else redact.text(attempt.error or _http_error(attempt))
-        log = self._write_log(records, {
+        log = self._write_log(item.record_ids, {
             'status': status,
             'url': masked_url,
             'request_headers': headers_text(redact.headers(request.headers)),
@@ -137,7 +191,7 @@ class Call:
             'response_status_code': attempt.status_code,
             'response_headers': headers_text(redact.headers(attempt.response_headers)),
             'response_body': truncate(redact.text(attempt.response_text)),
-            'error_message': error,
+            'error_message': None if attempt.ok else redact.text(_attempt_error(attempt)),
             'duration_ms': attempt.duration_ms,
             'attempt': attempt.number,
         })
@@ -145,11 +199,11 @@ class Call:
                      attempt.status_code or attempt.error, attempt.duration_ms, attempt.number, status)
         attempt.log_id = log.id
 
-    def _report(self, records, attempt):
-        error = None if attempt.ok else self.redactor.text(attempt.error or _http_error(attempt))
+    def _report(self, record_ids, attempt):
+        error = None if attempt.ok else self.redactor.text(_attempt_error(attempt))
         response = _parsed(attempt.response_text)
         self.result['requests'].append({
-            'record_ids': records.ids, 'success': attempt.ok, 'status_code': attempt.status_code,
+            'record_ids': record_ids, 'success': attempt.ok, 'status_code': attempt.status_code,
             'response': response, 'attempts': attempt.number, 'error': error, 'log_id': attempt.log_id,
         })
         self.result.update(status_code=attempt.status_code, response=response)
@@ -157,33 +211,35 @@ class Call:
             self.result['success'] = False
             self.result['errors'].append(error)
 
-    def _fail(self, records, message):
-        log = self._write_log(records, {'status': 'error', 'error_message': self.redactor.text(message), 'attempt': 0})
+    def _fail(self, record_ids, message):
+        message = self.redactor.text(message)
+        log = self._write_log(record_ids, {'status': 'error', 'error_message': message, 'attempt': 0})
         self.result['success'] = False
         self.result['errors'].append(message)
         self.result['requests'].append({
-            'record_ids': records.ids, 'success': False, 'status_code': None,
+            'record_ids': record_ids, 'success': False, 'status_code': None,
             'response': None, 'attempts': 0, 'error': message, 'log_id': log.id,
         })
 
-    def _skip(self, records, reason):
-        self._write_log(records, {'status': 'skipped', 'error_message': reason, 'attempt': 0})
-        self.result['skipped_ids'].extend(records.ids)
-
-    def _write_log(self, records, values):
-        ids = records.ids
-        shown = ', '.join(map(str, ids[:5])) + (', …' if len(ids) > 5 else '')
+    def _write_log(self, record_ids, values):
+        shown = ', '.join(map(str, record_ids[:5])) + (', …' if len(record_ids) > 5 else '')
+        count = f" ({len(record_ids)} records)" if len(record_ids) > 1 else ''
         log = self.book.write({
-            'config_id': self.config.id,
-            'name': f"{self.method} {records._name} [{shown}]" + (f" ({len(ids)} records)" if len(ids) > 1 else ''),
+            'config_id': self.config_id,
+            'name': f"{self.method} {self.records._name} [{shown}]{count}",
             'http_method': self.method,
-            'url': self.redactor.url(self.config.url),
-            'res_model': records._name,
-            'res_ids': ','.join(map(str, ids)),
+            'url': self.redactor.url(self.url_template),
+            'res_model': self.records._name,
+            'res_ids': ','.join(map(str, record_ids)),
             **values,
         })
         self.result['log_ids'].append(log.id)
         return log
+
+
+def _chunks(items, size):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _run_payload_script(script, records, body):
@@ -212,11 +268,14 @@ def _retry_policy(config):
     )
 
 
+def _basic_credentials(config):
+    return base64.b64encode(f"{config.auth_login or ''}:{config.auth_password or ''}".encode()).decode()
+
+
 def _secrets(config):
     secrets = [config.auth_password, config.bearer_token]
     if config.auth_type == 'basic':
-        credentials = f"{config.auth_login or ''}:{config.auth_password or ''}".encode()
-        secrets.append(base64.b64encode(credentials).decode())
+        secrets.append(_basic_credentials(config))
     secrets += [header.value for header in config.header_ids if SENSITIVE_HEADER.search(header.key or '')]
     return [secret for secret in secrets if secret]
 
@@ -256,8 +315,8 @@ def _query_string(items):
     )
 
 
-def _http_error(attempt):
-    return f"HTTP {attempt.status_code}: {(attempt.response_text or '').strip()[:500]}"
+def _attempt_error(attempt):
+    return attempt.error or f"HTTP {attempt.status_code}: {(attempt.response_text or '').strip()[:500]}"
 
 
 def _parsed(text):

@@ -4,6 +4,8 @@ from urllib3.util import parse_url
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from ..engine import after_commit
+from ..engine.logbook import LogBook
 from ..engine.outbound import Call, placeholders
 from ..engine.payload import Mapping, MappingError
 from ..engine.sandbox import CompiledScript, ScriptError, eval_domain
@@ -59,6 +61,20 @@ class BjApiSyncConfig(models.Model):
                         "HTTP 408, 425, 429, 500, 502, 503, 504.")
     log_ids = fields.One2many('bj.api.log', 'config_id', string='Logs')
     log_count = fields.Integer(compute='_compute_log_count')
+    action_ids = fields.One2many(
+        'ir.actions.server', 'bj_api_config_id', string='Linked Actions',
+        help="Server actions sending through this configuration, including those of its "
+             "scheduled actions and automation rules.")
+    cron_ids = fields.Many2many('ir.cron', compute='_compute_triggers', string='Scheduled Actions')
+    automation_ids = fields.Many2many('base.automation', compute='_compute_triggers', string='Automation Rules')
+    server_action_ids = fields.Many2many('ir.actions.server', compute='_compute_triggers', string='Server Actions')
+    cron_count = fields.Integer(compute='_compute_triggers')
+    automation_count = fields.Integer(compute='_compute_triggers')
+    server_action_count = fields.Integer(compute='_compute_triggers')
+    last_sync_date = fields.Datetime(
+        string='Last Scheduled Sync', readonly=True, copy=False,
+        help="Start of the last scheduled sync that fully succeeded. A scheduled action set to "
+             "'changed records only' sends the records written since then.")
 
     def _default_http_method_ids(self):
         return self.env.ref('bj_api_sync.http_method_post', raise_if_not_found=False)
@@ -68,6 +84,26 @@ class BjApiSyncConfig(models.Model):
             [('config_id', 'in', self.ids)], ['config_id'], ['__count']))
         for config in self:
             config.log_count = counts.get(config, 0)
+
+    @api.depends('action_ids')
+    def _compute_triggers(self):
+        for config in self:
+            actions = config.action_ids
+            crons = self.env['ir.cron'].with_context(active_test=False).search(
+                [('ir_actions_server_id', 'in', actions.ids)])
+            automations = actions.with_context(active_test=False).base_automation_id
+            server_actions = actions.filtered(lambda action: action.usage == 'ir_actions_server')
+            config.update({
+                'cron_ids': crons, 'cron_count': len(crons),
+                'automation_ids': automations, 'automation_count': len(automations),
+                'server_action_ids': server_actions, 'server_action_count': len(server_actions),
+            })
+
+    def unlink(self):
+        # Triggers would break without their configuration: they go with it.
+        self.cron_ids.unlink()
+        self.automation_ids.unlink()
+        return super().unlink()
 
     def _label(self):
         return f'BJ API config "{self.name}"'
@@ -199,6 +235,93 @@ class BjApiSyncConfig(models.Model):
         if not all(isinstance(record_id, int) for record_id in ids):
             raise UserError(_("%(config)s: record ids must be integers, got %(ids)r.", config=self._label(), ids=ids))
         return Model.browse(ids)
+
+    def _send_from_server_action(self, records):
+        """Code of server actions created from the config (Action menu of the model's views).
+
+        Sends now and returns a notification telling how it went.
+        """
+        result = self._make_outbound_http_request(records)
+        sent = [request for request in result['requests'] if request['success']]
+        if result['errors']:
+            message = _("%(sent)s request(s) sent, %(failed)s failed: %(error)s", sent=len(sent),
+                        failed=len(result['errors']), error=result['errors'][0])
+        else:
+            message = _("%(sent)s request(s) sent, %(skipped)s record(s) skipped.",
+                        sent=len(sent), skipped=len(result['skipped_ids']))
+        return {
+            'type': 'ir.actions.client',
+            'tag': 'display_notification',
+            'params': {
+                'title': self.name,
+                'message': message,
+                'type': 'danger' if result['errors'] else 'success',
+                'sticky': bool(result['errors']),
+            },
+        }
+
+    def _send_from_automation(self, records):
+        """Code of automation rules created from the config: one delivery per record
+        per transaction, sent after commit (SPEC §7). Never breaks the user's operation."""
+        try:
+            config = self._outbound_config(None)
+        except UserError as error:
+            LogBook(self.env).write({
+                'config_id': self.id, 'name': self.name, 'status': 'error', 'attempt': 0,
+                'res_model': records._name, 'res_ids': ','.join(map(str, records.ids)),
+                'error_message': str(error),
+            })
+            return
+        after_commit.enqueue(config, config._records_of(records))
+
+    def _run_scheduled_sync(self, changed_only=False):
+        """Code of scheduled actions created from the config: send every record of the domain
+        (by pages when paginated); with ``changed_only``, only those written since the last
+        fully successful run."""
+        config = self._outbound_config(None)
+        started = fields.Datetime.now()
+        records = config.env[config.model_name]
+        if config.active:
+            domain = eval_domain(config.env, config.domain, config._label())
+            if changed_only and config.last_sync_date:
+                domain += [('write_date', '>=', config.last_sync_date)]
+            # Odoo's usual semantics: archived records only if the domain asks for them.
+            records = records.with_context(active_test=True).search(domain, order='id')
+        result = Call(config, records).run()
+        if config.active and result['success']:
+            config.last_sync_date = started
+        return result
+
+    def _open_list(self, model, records, name):
+        return {
+            'type': 'ir.actions.act_window',
+            'name': name,
+            'res_model': model,
+            'view_mode': 'list,form',
+            'domain': [('id', 'in', records.ids)],
+            'context': {'active_test': False},
+        }
+
+    def action_open_crons(self):
+        return self._open_list('ir.cron', self.cron_ids, _("Scheduled Actions"))
+
+    def action_open_automations(self):
+        return self._open_list('base.automation', self.automation_ids, _("Automation Rules"))
+
+    def action_open_server_actions(self):
+        return self._open_list('ir.actions.server', self.server_action_ids, _("Server Actions"))
+
+    def action_create_trigger(self):
+        """Open the wizard that creates a scheduled action, automation rule or server action."""
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': _("Create Trigger"),
+            'res_model': 'bj.api.sync.trigger.wizard',
+            'view_mode': 'form',
+            'target': 'new',
+            'context': {'default_config_id': self.id, 'default_kind': self.env.context.get('trigger_kind', 'cron')},
+        }
 
     def action_open_logs(self):
         self.ensure_one()

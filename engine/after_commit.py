@@ -1,0 +1,64 @@
+"""Automation-rule calls: one delivery per record per transaction, after it commits.
+
+An "On save" rule runs several times inside one operation (11 times for one
+``res.partner`` create). Each run only records the call; just before commit the
+pending records are prepared once, from their final state, and sent right
+after the commit succeeds. Nothing is sent for a transaction that rolls back,
+and a network failure cannot undo the user's change.
+
+A payload snapshot is taken at every run, so a record deleted later in the
+same transaction is still sent, with the payload it had while it existed.
+"""
+import logging
+
+from odoo import SUPERUSER_ID, api
+
+from .outbound import Call, Planned
+
+_logger = logging.getLogger(__name__)
+_PENDING = 'bj_api_sync.pending'
+
+
+def enqueue(config, records):
+    """Remember ``records`` for delivery through ``config`` when the transaction commits."""
+    cr = config.env.cr
+    pending = cr.precommit.data.get(_PENDING)
+    if pending is None:
+        pending = cr.precommit.data[_PENDING] = {}
+        cr.precommit.add(lambda: _prepare(api.Environment(cr, SUPERUSER_ID, {}), pending))
+    record_ids, snapshots = pending.setdefault(config.id, ({}, {}))
+    record_ids.update(dict.fromkeys(records.ids))
+    try:
+        snapshots.update(Call(config, records).snapshot())
+    except Exception:  # noqa: BLE001 - best effort: the same error is reported when the records are prepared
+        _logger.debug("%s: no snapshot of %s", config.name, records, exc_info=True)
+
+
+def _prepare(env, pending):
+    """Precommit: plan each config's requests from the records' final state."""
+    calls = []
+    for config_id, (record_ids, snapshots) in pending.items():
+        config = env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
+        if not config.exists():
+            continue
+        call = Call(config, env[config.model_name].browse(list(record_ids)))
+        try:
+            planned = call.prepare(snapshots)
+        except Exception as error:  # noqa: BLE001 - a broken config must not block the user's commit
+            planned = [Planned(list(record_ids), error=f"{call.label}: {error}")]
+        calls.append((call, planned))
+    # What prepare() computed on the way must reach the database with this commit.
+    env.flush_all()
+    if calls:
+        registry = env.registry
+        env.cr.postcommit.add(lambda: _deliver(registry, calls))
+
+
+def _deliver(registry, calls):
+    """Postcommit: send and log in a transaction of its own; never raise into the user's request."""
+    for call, planned in calls:
+        try:
+            with registry.cursor() as cr:
+                call.deliver(planned, env=api.Environment(cr, SUPERUSER_ID, {}))
+        except Exception:
+            _logger.exception("%s: delivery after commit failed", call.label)

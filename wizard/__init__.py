@@ -1,0 +1,1 @@
+from . import bj_api_sync_trigger_wizard
