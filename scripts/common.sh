@@ -1,0 +1,173 @@
+# shellcheck shell=bash
+# Sourced by scripts/start and scripts/test. Everything heavy (Odoo source, venv,
+# PostgreSQL cluster) lives outside the clone so any checkout, in any folder, can reuse it.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+ADDON=bj_api_sync
+# The addon to run; defaults to this repository (override only to try these scripts elsewhere).
+BJ_ADDON_DIR="${BJ_ADDON_DIR:-$REPO_ROOT}"
+ODOO_SRC="${ODOO_SRC:-/opt/odoo-18.0}"
+HOME="${HOME:-$(cd ~ && pwd)}"
+BJ_CACHE="${BJ_CACHE:-$HOME/.cache/bj_api_sync}"
+VENV="${BJ_VENV:-$BJ_CACHE/venv}"
+BJ_PYTHON="${BJ_PYTHON:-python3}"
+PIP_CONSTRAINTS="$REPO_ROOT/scripts/pip-constraints.txt"
+# Needed by Odoo's HttpCase browser tours, not listed in Odoo's requirements.txt.
+EXTRA_PKGS=(websocket-client)
+# PostgreSQL must be able to write here as user postgres, so not under $HOME.
+BJ_STATE="${BJ_STATE:-/var/tmp/bj_api_sync}"
+BJ_PGDATA="${BJ_PGDATA:-$BJ_STATE/pgdata}"
+BJ_PGPORT="${BJ_PGPORT:-54329}"
+PG_RUNDIR="$BJ_STATE/pgrun"   # socket and server log, written by user postgres
+PG_LOG="$PG_RUNDIR/postgresql.log"
+ODOO_DATA="$BJ_STATE/odoo-data"
+
+mkdir -p "$BJ_CACHE" "$BJ_STATE"
+
+log() { printf '==> %s\n' "$*"; }
+warn() { printf '==> WARNING: %s\n' "$*" >&2; }
+die() { printf '==> ERROR: %s\n' "$*" >&2; exit 1; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# Runs "$@" holding a lock, so concurrent start/test runs don't build the same venv or
+# start the same cluster twice. Daemons started inside must get `9>&-`, or they keep the lock.
+locked() { ( flock 9; "$@" ) 9>"$BJ_CACHE/lock"; }
+
+# Debian packages; package lists are refreshed only if the plain install fails.
+apt_install() {
+  local apt_log="$BJ_CACHE/apt.log"
+  local -x DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "$@" >"$apt_log" 2>&1 && return 0
+  { apt-get update -q && apt-get install -y -q "$@"; } >>"$apt_log" 2>&1 && return 0
+  tail -n 20 "$apt_log" >&2
+  return 1
+}
+
+ensure_odoo() {
+  if [ ! -f "$ODOO_SRC/odoo-bin" ]; then
+    log "odoo: not at $ODOO_SRC, cloning 18.0 from GitHub"
+    GIT_TERMINAL_PROMPT=0 git clone -q -b 18.0 --depth 1 https://github.com/odoo/odoo.git "$ODOO_SRC" \
+      || warn "odoo: git clone failed"
+  fi
+  if [ ! -f "$ODOO_SRC/odoo-bin" ] || ! grep -q '^version_info = (18, 0,' "$ODOO_SRC/odoo/release.py"; then
+    die "Odoo 18.0 not found at $ODOO_SRC (set ODOO_SRC to an Odoo 18.0 source tree, or let the script clone it: needs network)"
+  fi
+  log "odoo: using $ODOO_SRC"
+}
+
+_venv_stamp() {
+  { cat "$BJ_CACHE/requirements.txt" "$PIP_CONSTRAINTS"; printf '%s\n' "${EXTRA_PKGS[@]}"; "$BJ_PYTHON" -V; } \
+    | sha256sum | cut -c1-16
+}
+
+_ensure_venv() {
+  # python-ldap needs system LDAP headers and is only used by auth_ldap.
+  grep -v -i '^python-ldap' "$ODOO_SRC/requirements.txt" >"$BJ_CACHE/requirements.txt"
+  local stamp
+  stamp="$(_venv_stamp)"
+  if [ "$(cat "$VENV/.bj-stamp" 2>/dev/null)" = "$stamp" ] \
+      && "$VENV/bin/python" -c 'import psycopg2, lxml, werkzeug, websocket' 2>/dev/null; then
+    log "venv: reusing $VENV"
+    return 0
+  fi
+  log "venv: building $VENV (under a minute)"
+  rm -rf "$VENV"
+  "$BJ_PYTHON" -m venv "$VENV"
+  PIP_CONSTRAINT="$PIP_CONSTRAINTS" "$VENV/bin/pip" install --disable-pip-version-check --progress-bar off \
+    -r "$BJ_CACHE/requirements.txt" "${EXTRA_PKGS[@]}" >"$BJ_CACHE/pip.log" 2>&1 \
+    || { tail -n 30 "$BJ_CACHE/pip.log" >&2; die "venv: pip install failed (full log: $BJ_CACHE/pip.log)"; }
+  # Written last: an interrupted install has no stamp and is rebuilt next time.
+  echo "$stamp" >"$VENV/.bj-stamp"
+}
+ensure_venv() { locked _ensure_venv; }
+
+as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$BJ_PGPORT" "$@"; }
+
+# A postmaster.pid left by a killed server (or a reboot) may name a pid now used by
+# another process; the real postmaster has the data directory as its cwd.
+_postmaster_alive() {
+  local pid
+  pid="$(head -n1 "$BJ_PGDATA/postmaster.pid" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(cd "$BJ_PGDATA" && pwd -P)" ]
+}
+
+_ensure_pg_running() {
+  mkdir -p "$BJ_PGDATA" "$PG_RUNDIR"
+  if is_root; then chown postgres:postgres "$BJ_PGDATA" "$PG_RUNDIR"; fi
+  chmod 700 "$BJ_PGDATA"
+  if [ ! -s "$BJ_PGDATA/PG_VERSION" ]; then
+    log "postgres: initdb $BJ_PGDATA"
+    as_pg "$PG_BIN/initdb" -D "$BJ_PGDATA" -U postgres --auth=trust -E UTF8 --locale=C \
+      >"$BJ_STATE/initdb.log" 2>&1 || { cat "$BJ_STATE/initdb.log" >&2; die "postgres: initdb failed"; }
+  fi
+  if _postmaster_alive; then
+    log "postgres: reusing running cluster $BJ_PGDATA"
+  else
+    rm -f "$BJ_PGDATA/postmaster.pid" "$PG_RUNDIR"/.s.PGSQL.*
+    log "postgres: starting on 127.0.0.1:$BJ_PGPORT"
+    # Disposable dev/CI cluster: durability is traded for speed.
+    as_pg "$PG_BIN/pg_ctl" -D "$BJ_PGDATA" -l "$PG_LOG" -w -t 60 -o \
+      "-c listen_addresses=127.0.0.1 -p $BJ_PGPORT -k '$PG_RUNDIR' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      start >/dev/null 9>&- || { tail -n 20 "$PG_LOG" >&2; die "postgres: failed to start"; }
+  fi
+}
+
+# Newest installed server version, e.g. /usr/lib/postgresql/15/bin; nothing if none.
+_pg_bin() { { ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null || true; } | sort -V | tail -n1 | xargs -r dirname; }
+
+ensure_postgres() {
+  PG_BIN="$(_pg_bin)"
+  if [ -z "$PG_BIN" ]; then
+    is_root || die "postgres: server binaries not found (install the Debian package postgresql)"
+    log "postgres: installing the Debian package postgresql"
+    apt_install postgresql || die "postgres: apt-get install postgresql failed"
+    PG_BIN="$(_pg_bin)"
+    [ -n "$PG_BIN" ] || die "postgres: still no initdb under /usr/lib/postgresql after installing"
+  fi
+  locked _ensure_pg_running
+  "$PG_BIN/pg_isready" -q -U postgres -h 127.0.0.1 -p "$BJ_PGPORT" -t 30 \
+    || die "postgres: cluster $BJ_PGDATA does not answer on 127.0.0.1:$BJ_PGPORT (see $PG_LOG)"
+  # Odoo refuses to connect as the superuser postgres.
+  pg_psql -U postgres -d postgres -c \
+    "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo') THEN CREATE ROLE odoo LOGIN CREATEDB; END IF; END \$\$;"
+}
+
+# Tours (HttpCase.start_tour) need it; without it Odoo skips them, so failing here only warns.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then log "chromium: found"; return 0; fi
+  if ! is_root; then warn "chromium: /usr/bin/chromium missing, browser tours will be skipped"; return 0; fi
+  log "chromium: installing the Debian package chromium"
+  apt_install chromium || warn "chromium: install failed, browser tours will be skipped"
+}
+
+# Prints the database's state of the addon (installed, to install...), nothing if it has none.
+module_state() {
+  pg_psql -U odoo -d "$1" -tA -c "SELECT state FROM ir_module_module WHERE name = '$ADDON'" 2>/dev/null || true
+}
+
+ensure_addon() {
+  [ -f "$BJ_ADDON_DIR/__manifest__.py" ] || die "addon: no __manifest__.py in $BJ_ADDON_DIR"
+  log "addon: $ADDON from $BJ_ADDON_DIR"
+}
+
+# Odoo wants the addon in a folder named after it; the clone may be named anything.
+addons_path() {
+  local dir
+  dir="$BJ_CACHE/addons-$(printf '%s' "$BJ_ADDON_DIR" | sha256sum | cut -c1-12)"
+  mkdir -p "$dir"
+  ln -sfn "$BJ_ADDON_DIR" "$dir/$ADDON"
+  printf '%s' "$ODOO_SRC/addons,$ODOO_SRC/odoo/addons,$dir"
+}
+
+# Runs odoo-bin on the private cluster; `odoo_bin --exec ARGS` replaces the shell with it.
+# --config=/dev/null keeps a developer's ~/.odoorc out of the picture.
+odoo_bin() {
+  local run=() ap
+  if [ "${1:-}" = --exec ]; then run=(exec); shift; fi
+  ap="$(addons_path)" || return 1
+  "${run[@]}" "$VENV/bin/python" "$ODOO_SRC/odoo-bin" --config=/dev/null \
+    --db_host=127.0.0.1 --db_port="$BJ_PGPORT" --db_user=odoo \
+    --addons-path="$ap" --data-dir="$ODOO_DATA" "$@"
+}
