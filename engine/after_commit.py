@@ -1,10 +1,11 @@
-"""Automation-rule calls: one delivery per record per transaction, after it commits.
+"""Automation-rule calls: one delivery per record per transaction, at commit.
 
 An "On save" rule runs several times inside one operation (11 times for one
 ``res.partner`` create). Each run only records the call; just before commit the
-pending records are prepared once, from their final state, and sent right
-after the commit succeeds. Nothing is sent for a transaction that rolls back,
-and a network failure cannot undo the user's change.
+pending records are prepared once, from their final state. Immediate calls are
+sent right after the commit succeeds; queued calls become outbox jobs in the
+committing transaction itself. Nothing is sent for a transaction that rolls
+back, and a network failure cannot undo the user's change.
 
 A payload snapshot is taken at every run, so a record deleted later in the
 same transaction is still sent, with the payload it had while it existed.
@@ -13,20 +14,21 @@ import logging
 
 from odoo import SUPERUSER_ID, api
 
+from . import outbox
 from .outbound import Call, Planned
 
 _logger = logging.getLogger(__name__)
 _PENDING = 'bj_api_sync.pending'
 
 
-def enqueue(config, records):
+def enqueue(config, records, queued=False):
     """Remember ``records`` for delivery through ``config`` when the transaction commits."""
     cr = config.env.cr
     pending = cr.precommit.data.get(_PENDING)
     if pending is None:
         pending = cr.precommit.data[_PENDING] = {}
         cr.precommit.add(lambda: _prepare(api.Environment(cr, SUPERUSER_ID, {}), pending))
-    record_ids, snapshots = pending.setdefault(config.id, ({}, {}))
+    record_ids, snapshots = pending.setdefault((config.id, queued), ({}, {}))
     record_ids.update(dict.fromkeys(records.ids))
     try:
         snapshots.update(Call(config, records).snapshot())
@@ -37,7 +39,7 @@ def enqueue(config, records):
 def _prepare(env, pending):
     """Precommit: plan each config's requests from the records' final state."""
     calls = []
-    for config_id, (record_ids, snapshots) in pending.items():
+    for (config_id, queued), (record_ids, snapshots) in pending.items():
         config = env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
         if not config.exists():
             continue
@@ -46,7 +48,10 @@ def _prepare(env, pending):
             planned = call.prepare(snapshots)
         except Exception as error:  # noqa: BLE001 - a broken config must not block the user's commit
             planned = [Planned(list(record_ids), error=f"{call.label}: {error}")]
-        calls.append((call, planned))
+        if queued:
+            outbox.enqueue(call, planned)
+        else:
+            calls.append((call, planned))
     # What prepare() computed on the way must reach the database with this commit.
     env.flush_all()
     if calls:
@@ -59,6 +64,6 @@ def _deliver(registry, calls):
     for call, planned in calls:
         try:
             with registry.cursor() as cr:
-                call.deliver(planned, env=api.Environment(cr, SUPERUSER_ID, {}))
+                call.delivery(api.Environment(cr, SUPERUSER_ID, {})).deliver(planned)
         except Exception:
             _logger.exception("%s: delivery after commit failed", call.label)

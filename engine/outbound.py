@@ -5,15 +5,17 @@ import dataclasses
 import json
 import logging
 import re
-from urllib.parse import quote, urlencode
+import uuid
+from urllib.parse import quote, urlencode, urlsplit
 
 from requests.structures import CaseInsensitiveDict
+from requests.utils import get_auth_from_url
 
 from odoo.exceptions import UserError
 
-from . import transport
+from . import signing, transport
 from .logbook import SENSITIVE_HEADER, LogBook, Redactor, headers_text, truncate
-from .payload import Mapping, MappingError, to_json_text
+from .payload import Mapping, MappingError, script_result, to_json_text
 from .sandbox import CompiledScript, ScriptError, eval_domain, script_context
 
 _logger = logging.getLogger(__name__)
@@ -32,42 +34,47 @@ class RequestError(Exception):
 
 @dataclasses.dataclass
 class Planned:
-    """What preparing decided for some records: a request to send, an error, or a skip."""
+    """What preparing decided for some records: a request (URL and body) to send, an error, or a skip.
+
+    No header is planned: headers carry secrets and are added when sending.
+    """
     record_ids: list
-    request: transport.HttpRequest = None
+    url: str = None
+    body: bytes = None
     error: str = None
     skipped: str = None
 
 
 class Call:
-    """One call of the entry point on one config.
-
-    ``prepare()`` reads the database (domain, mapping, scripts) and plans
-    requests; ``deliver()`` sends them and logs, possibly later and in another
-    transaction: everything it needs from the config is read here.
-    """
+    """One call of the entry point on one config: ``prepare()`` reads the database
+    (domain, mapping, scripts) and plans the requests; ``run()`` also delivers them."""
 
     def __init__(self, config, records, timeout=None):
         self.config = config
         self.records = records
+        self.timeout = timeout
         self.label = f'BJ API config "{config.name}"'
-        self.config_id = config.id
         self.method = config.http_method_ids.name
-        self.url_template = config.url
         self.paginated = config.is_paginated
         self.page_size = config.page_size if config.is_paginated else 1
-        self.timeout = _timeouts(config, timeout)
-        self.policy = _retry_policy(config)
-        self.redactor = Redactor(_secrets(config))
+
+    def delivery(self, env=None):
+        """The Delivery of this call, logging in ``env`` (another transaction) when given."""
+        config = self.config.with_env(env) if env else self.config
+        return Delivery(config, self.records._name, timeout=self.timeout)
 
     def run(self):
         """Prepare and deliver now; the result dict of SPEC §3."""
+        return self.delivery().deliver(self.plan())
+
+    def plan(self):
+        """``prepare()`` for a direct call: a broken mapping is a configuration error,
+        logged and raised as UserError."""
         try:
-            planned = self.prepare()
+            return self.prepare()
         except MappingError as error:
-            self.deliver([Planned(self.records.ids, error=str(error))])
+            self.delivery().log_error(self.records.ids, str(error))
             raise UserError(str(error)) from None
-        return self.deliver(planned)
 
     def snapshot(self):
         """Payloads of the records in the domain as they are now: {id: payload}.
@@ -119,26 +126,6 @@ class Call:
             planned += self._plan_page([(record_id, snapshots[record_id]) for record_id in chunk], script)
         return planned
 
-    def deliver(self, planned, env=None):
-        """Send what was planned, log every attempt in ``env`` (default: the config's); return the result."""
-        self.book = LogBook(env or self.config.env)
-        self.result = {
-            'success': True, 'status_code': None, 'response': None,
-            'log_ids': [], 'errors': [], 'requests': [], 'skipped_ids': [],
-        }
-        for item in planned:
-            if item.skipped:
-                self._write_log(item.record_ids, {'status': 'skipped', 'error_message': item.skipped, 'attempt': 0})
-                self.result['skipped_ids'].extend(item.record_ids)
-            elif item.error:
-                self._fail(item.record_ids, item.error)
-            else:
-                last = transport.send(
-                    item.request, self.timeout, self.policy,
-                    on_attempt=lambda attempt, will_retry, item=item: self._log_attempt(item, attempt, will_retry))
-                self._report(item.record_ids, last)
-        return self.result
-
     def _in_domain(self, records):
         domain = eval_domain(records.env, self.config.domain, self.label)
         if not domain or not records:
@@ -155,35 +142,98 @@ class Call:
             body = payloads if self.paginated else payloads[0]
             if script:
                 body = _run_payload_script(script, self.records.browse(record_ids), body)
-            return [Planned(record_ids, request=self._http_request(body, url_values=payloads[0]))]
+            url, data = self._url_and_body(body, url_values=payloads[0])
+            return [Planned(record_ids, url=url, body=data)]
         except (ScriptError, RequestError) as error:
             return [Planned(record_ids, error=str(error))]
 
-    def _http_request(self, body, url_values):
-        config = self.config
-        headers = CaseInsensitiveDict({'Content-Type': 'application/json'})
-        for header in config.header_ids:
-            headers[header.key] = header.value or ''
-        if config.auth_type == 'basic':
-            headers['Authorization'] = f"Basic {_basic_credentials(config)}"
-        elif config.auth_type == 'bearer':
-            headers['Authorization'] = f"Bearer {config.bearer_token or ''}"
-        query = [(param.key, param.operator or '=', param.value or '') for param in config.param_ids]
+    def _url_and_body(self, body, url_values):
+        query = [(param.key, param.operator or '=', param.value or '') for param in self.config.param_ids]
         data = None
         if self.method == 'GET':
             query += [(key, '=', value) for key, value in _query_items(body)]
         else:
             data = to_json_text(body).encode()
-        url = _fill_placeholders(self.url_template, url_values)
+        url = _fill_placeholders(self.config.url, url_values)
         if query:
             url += ('&' if '?' in url else '?') + _query_string(query)
-        return transport.HttpRequest(self.method, url, dict(headers), data)
+        return url, data
 
-    def _log_attempt(self, item, attempt, will_retry):
+
+class Delivery:
+    """Sends one config's requests and logs every attempt.
+
+    Everything needed from the config is read here, so a delivery can happen
+    later and in another transaction (after commit, from the outbox).
+    """
+
+    def __init__(self, config, model, timeout=None, policy=None):
+        self.config_id = config.id
+        self.label = f'BJ API config "{config.name}"'
+        self.method = config.http_method_ids.name
+        self.url_template = config.url
+        self.model = model
+        self.headers = _headers(config)
+        self.signing_secret = config.signing_secret if config.sign_requests else None
+        self.timeout = _timeouts(config, timeout)
+        self.policy = policy or _retry_policy(config)
+        self.redactor = Redactor(_secrets(config))
+        self.book = LogBook(config.env)
+        self.log_ids = []
+
+    def deliver(self, planned):
+        """Send what was planned now, with retries; the result dict of SPEC §3."""
+        result = {
+            'success': True, 'status_code': None, 'response': None,
+            'log_ids': self.log_ids, 'errors': [], 'requests': [], 'skipped_ids': [],
+        }
+        for item in planned:
+            if item.skipped:
+                self.log_skip(item.record_ids, item.skipped)
+                result['skipped_ids'].extend(item.record_ids)
+                continue
+            if item.error:
+                log = self.log_error(item.record_ids, item.error)
+                outcome = {'success': False, 'status_code': None, 'response': None, 'attempts': 0,
+                           'error': log.error_message, 'log_id': log.id}
+            else:
+                last = self.send(item.record_ids, item.url, item.body, key=str(uuid.uuid4()))
+                response = _parsed(last.response_text)
+                outcome = {'success': last.ok, 'status_code': last.status_code, 'response': response,
+                           'attempts': last.number, 'error': self.error_of(last), 'log_id': last.log_id}
+                result.update(status_code=last.status_code, response=response)
+            result['requests'].append({'record_ids': item.record_ids, **outcome})
+            if outcome['error']:
+                result['success'] = False
+                result['errors'].append(outcome['error'])
+        return result
+
+    def send(self, record_ids, url, body, key, job_id=None):
+        """One request (with the policy's retries), each attempt logged; returns the last Attempt."""
+        headers = {**self.headers, 'Idempotency-Key': key}
+        if self.signing_secret:
+            headers.update(signing.headers(self.signing_secret, key, body or b''))
+        request = transport.HttpRequest(self.method, url, headers, body)
+        return transport.send(
+            request, self.timeout, self.policy,
+            on_attempt=lambda attempt, will_retry: self._log_attempt(record_ids, request, attempt, will_retry, job_id))
+
+    def error_of(self, attempt):
+        return None if attempt.ok else self.redactor.text(_attempt_error(attempt))
+
+    def log_skip(self, record_ids, reason):
+        return self._write_log(record_ids, {'status': 'skipped', 'error_message': reason, 'attempt': 0})
+
+    def log_error(self, record_ids, message, job_id=None):
+        return self._write_log(record_ids, {
+            'status': 'error', 'error_message': self.redactor.text(message), 'attempt': 0, 'job_id': job_id})
+
+    def _log_attempt(self, record_ids, request, attempt, will_retry, job_id):
         status = 'success' if attempt.ok else ('retry' if will_retry else 'error')
-        redact, request = self.redactor, item.request
+        redact = self.redactor
         masked_url = redact.url(request.url)
-        log = self._write_log(item.record_ids, {
+        log = self._write_log(record_ids, {
+            'job_id': job_id,
             'status': status,
             'url': masked_url,
             'request_headers': headers_text(redact.headers(request.headers)),
@@ -191,49 +241,31 @@ class Call:
             'response_status_code': attempt.status_code,
             'response_headers': headers_text(redact.headers(attempt.response_headers)),
             'response_body': truncate(redact.text(attempt.response_text)),
-            'error_message': None if attempt.ok else redact.text(_attempt_error(attempt)),
+            'error_message': self.error_of(attempt),
             'duration_ms': attempt.duration_ms,
             'attempt': attempt.number,
         })
         _logger.info("BJ API %s %s -> %s in %d ms (attempt %d, %s)", request.method, masked_url,
-                     attempt.status_code or attempt.error, attempt.duration_ms, attempt.number, status)
+                     attempt.status_code or redact.text(attempt.error), attempt.duration_ms, attempt.number, status)
         attempt.log_id = log.id
 
-    def _report(self, record_ids, attempt):
-        error = None if attempt.ok else self.redactor.text(_attempt_error(attempt))
-        response = _parsed(attempt.response_text)
-        self.result['requests'].append({
-            'record_ids': record_ids, 'success': attempt.ok, 'status_code': attempt.status_code,
-            'response': response, 'attempts': attempt.number, 'error': error, 'log_id': attempt.log_id,
-        })
-        self.result.update(status_code=attempt.status_code, response=response)
-        if error:
-            self.result['success'] = False
-            self.result['errors'].append(error)
-
-    def _fail(self, record_ids, message):
-        message = self.redactor.text(message)
-        log = self._write_log(record_ids, {'status': 'error', 'error_message': message, 'attempt': 0})
-        self.result['success'] = False
-        self.result['errors'].append(message)
-        self.result['requests'].append({
-            'record_ids': record_ids, 'success': False, 'status_code': None,
-            'response': None, 'attempts': 0, 'error': message, 'log_id': log.id,
-        })
-
-    def _write_log(self, record_ids, values):
+    def title(self, record_ids):
+        """'POST res.partner [7]', 'POST res.partner [7, 8, …] (100 records)': names logs and jobs."""
         shown = ', '.join(map(str, record_ids[:5])) + (', …' if len(record_ids) > 5 else '')
         count = f" ({len(record_ids)} records)" if len(record_ids) > 1 else ''
+        return f"{self.method} {self.model} [{shown}]{count}"
+
+    def _write_log(self, record_ids, values):
         log = self.book.write({
             'config_id': self.config_id,
-            'name': f"{self.method} {self.records._name} [{shown}]{count}",
+            'name': self.title(record_ids),
             'http_method': self.method,
             'url': self.redactor.url(self.url_template),
-            'res_model': self.records._name,
+            'res_model': self.model,
             'res_ids': ','.join(map(str, record_ids)),
             **values,
         })
-        self.result['log_ids'].append(log.id)
+        self.log_ids.append(log.id)
         return log
 
 
@@ -245,7 +277,7 @@ def _chunks(items, size):
 def _run_payload_script(script, records, body):
     context = script_context(records.env, records, body)
     value = script.run(context)
-    return body if value is None else value
+    return body if value is None else script_result(value, script.where)
 
 
 def _timeouts(config, timeout):
@@ -268,16 +300,40 @@ def _retry_policy(config):
     )
 
 
+def _headers(config):
+    """Request headers: JSON by default, the config's own, then authentication (SPEC §4)."""
+    headers = CaseInsensitiveDict({'Content-Type': 'application/json'})
+    for header in config.header_ids:
+        headers[header.key] = header.value or ''
+    if config.auth_type == 'basic':
+        headers['Authorization'] = f"Basic {_basic_credentials(config)}"
+    elif config.auth_type == 'bearer':
+        headers['Authorization'] = f"Bearer {config.bearer_token or ''}"
+    return dict(headers)
+
+
 def _basic_credentials(config):
     return base64.b64encode(f"{config.auth_login or ''}:{config.auth_password or ''}".encode()).decode()
 
 
 def _secrets(config):
-    secrets = [config.auth_password, config.bearer_token]
+    secrets = [config.auth_password, config.bearer_token, config.signing_secret]
     if config.auth_type == 'basic':
         secrets.append(_basic_credentials(config))
     secrets += [header.value for header in config.header_ids if SENSITIVE_HEADER.search(header.key or '')]
+    secrets += _url_credentials(config.url)
     return [secret for secret in secrets if secret]
+
+
+def _url_credentials(url):
+    """The password of ``http://user:password@host/`` (as written and decoded) and the
+    Basic credentials requests derives from it: an API may echo them back."""
+    userinfo = urlsplit(url or '').netloc.rpartition('@')[0]
+    if ':' not in userinfo:
+        return []
+    login, password = get_auth_from_url(url)
+    return [userinfo.partition(':')[2], password,
+            base64.b64encode(f"{login}:{password}".encode('latin1', 'replace')).decode()]
 
 
 def _fill_placeholders(url, values):

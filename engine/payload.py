@@ -101,6 +101,14 @@ def json_safe(value):
     return json.loads(to_json_text(value))
 
 
+def script_result(value, where):
+    """A script's value as plain JSON values; ScriptError naming ``where`` if it cannot be sent as JSON."""
+    try:
+        return json_safe(value)
+    except (TypeError, ValueError) as error:
+        raise ScriptError(where, f"the result cannot be sent as JSON: {error}") from None
+
+
 class Mapping:
     """A config's mapping lines compiled once, applied to many records."""
 
@@ -152,7 +160,7 @@ class _Step:
     def value(self, record, payload):
         if self.script:
             context = script_context(record.env, record, payload)
-            return json_safe(self.script.run(context))
+            return script_result(self.script.run(context), self.where)
         if self.chain:
             return self._read(record)
         return self.constant

@@ -164,7 +164,10 @@ class CompiledScript:
         self.filename = f"<{where}>"
         self.source, self.imported = _strip_imports(source or '', where)
         self.mode = _mode_of(self.source)
-        error = odoo_safe_eval.test_python_expr(self.source, mode=self.mode)
+        try:
+            error = odoo_safe_eval.test_python_expr(self.source, mode=self.mode)
+        except NameError as forbidden:  # a forbidden name such as __class__
+            error = str(forbidden)
         if error:
             raise ScriptError(where, error.replace('\n', ' '))
 

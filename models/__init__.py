@@ -5,4 +5,5 @@ from . import bj_api_sync_config_line
 from . import bj_api_sync_header
 from . import bj_api_sync_param
 from . import bj_api_log
+from . import bj_api_sync_job
 from . import ir_actions_server

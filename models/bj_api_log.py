@@ -30,3 +30,5 @@ class BjApiLog(models.Model):
     attempt = fields.Integer(help="1 for the first try, 2 for the first retry... 0 when nothing was sent.")
     res_model = fields.Char(string='Model')
     res_ids = fields.Char(string='Record IDs', help="Comma-separated ids of the records concerned.")
+    job_id = fields.Many2one('bj.api.sync.job', string='Delivery', ondelete='cascade', index='btree_not_null',
+                             help="The queued delivery this attempt belongs to.")

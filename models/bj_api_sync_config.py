@@ -4,7 +4,7 @@ from urllib3.util import parse_url
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..engine import after_commit
+from ..engine import after_commit, outbox
 from ..engine.logbook import LogBook
 from ..engine.outbound import Call, placeholders
 from ..engine.payload import Mapping, MappingError
@@ -59,8 +59,26 @@ class BjApiSyncConfig(models.Model):
     max_retries = fields.Integer(
         default=3, help="Retries after the first attempt for connection errors, timeouts and "
                         "HTTP 408, 425, 429, 500, 502, 503, 504.")
+    delivery_mode = fields.Selection(
+        [('immediate', 'Immediate'), ('queued', 'Queued')], default='immediate', required=True,
+        help="Immediate: calls send at once and return the result. Queued: calls store a delivery "
+             "in the same transaction; dispatchers send it after commit, retrying on the schedule below.")
+    queue_paused = fields.Boolean(
+        string='Pause Deliveries', help="Queued deliveries are held, not lost, until this is unchecked.")
+    queue_retry_schedule = fields.Char(
+        string='Retry Schedule', default=outbox.DEFAULT_RETRY_SCHEDULE, required=True,
+        help="Waits between the attempts of a queued delivery, e.g. '1m, 5m, 30m, 2h, 6h, 12h' "
+             "(s, m, h, d); each is jittered by ±20% and a server's Retry-After is honoured. "
+             "After the last one the delivery is dead.")
+    sign_requests = fields.Boolean(
+        help="Add Standard Webhooks signature headers (webhook-id, webhook-timestamp, webhook-signature).")
+    signing_secret = fields.Char(
+        groups='base.group_system',
+        help="HMAC-SHA256 key: 'whsec_' followed by base64, or any text used as is.")
     log_ids = fields.One2many('bj.api.log', 'config_id', string='Logs')
     log_count = fields.Integer(compute='_compute_log_count')
+    job_ids = fields.One2many('bj.api.sync.job', 'config_id', string='Deliveries')
+    job_count = fields.Integer(compute='_compute_job_count')
     action_ids = fields.One2many(
         'ir.actions.server', 'bj_api_config_id', string='Linked Actions',
         help="Server actions sending through this configuration, including those of its "
@@ -84,6 +102,12 @@ class BjApiSyncConfig(models.Model):
             [('config_id', 'in', self.ids)], ['config_id'], ['__count']))
         for config in self:
             config.log_count = counts.get(config, 0)
+
+    def _compute_job_count(self):
+        counts = dict(self.env['bj.api.sync.job']._read_group(
+            [('config_id', 'in', self.ids), ('state', '!=', 'done')], ['config_id'], ['__count']))
+        for config in self:
+            config.job_count = counts.get(config, 0)
 
     @api.depends('action_ids')
     def _compute_triggers(self):
@@ -163,6 +187,26 @@ class BjApiSyncConfig(models.Model):
                     '%(config)s: the filter domain is not valid for %(model)s: %(error)s',
                     config=config._label(), model=config.model_name, error=error)) from None
 
+    @api.constrains('queue_retry_schedule')
+    def _check_retry_schedule(self):
+        for config in self:
+            try:
+                outbox.parse_schedule(config.queue_retry_schedule)
+            except ValueError as error:
+                raise ValidationError(_('%(config)s: %(error)s', config=config._label(), error=error)) from None
+
+    @api.constrains('sign_requests', 'signing_secret')
+    def _check_signing_secret(self):
+        for config in self.filtered('sign_requests'):
+            if not config.signing_secret:
+                raise ValidationError(_('%(config)s: signing needs a secret.', config=config._label()))
+
+    def write(self, values):
+        result = super().write(values)
+        if values.get('queue_paused') is False or values.get('active'):
+            outbox.wake_dispatcher(self.env)
+        return result
+
     @api.constrains('python_script')
     def _check_python_script(self):
         for config in self.filtered('python_script'):
@@ -180,16 +224,23 @@ class BjApiSyncConfig(models.Model):
                 raise ValidationError(str(error)) from None
 
     @api.model
-    def _make_outbound_http_request(self, record_ids=None, config_id_ref=None, timeout=None):
-        """Send ``record_ids`` through a config now and return the result dict (SPEC §3).
+    def _make_outbound_http_request(self, record_ids=None, config_id_ref=None, timeout=None, queued=None):
+        """Send ``record_ids`` through a config and return the result dict (SPEC §3).
 
         ``config_id_ref`` is an id, an XML id or a config record; it may be omitted
-        when called on one config. HTTP and network failures are logged and
-        reported, never raised; configuration errors raise UserError.
+        when called on one config. ``queued`` overrides the config's delivery mode:
+        queued calls store deliveries in this transaction and return their
+        ``job_ids``. HTTP and network failures are logged and reported, never
+        raised; configuration errors raise UserError.
         """
         config = self._outbound_config(config_id_ref)
-        records = config._records_of(record_ids)
-        return Call(config, records, timeout=timeout).run()
+        call = Call(config, config._records_of(record_ids), timeout=timeout)
+        if config._is_queued(queued):
+            return outbox.enqueue(call)
+        return call.run()
+
+    def _is_queued(self, queued=None):
+        return self.delivery_mode == 'queued' if queued is None else bool(queued)
 
     def _outbound_config(self, ref):
         """The config ``ref`` designates, as superuser (it reads secrets), checked for sending."""
@@ -260,9 +311,9 @@ class BjApiSyncConfig(models.Model):
             },
         }
 
-    def _send_from_automation(self, records):
+    def _send_from_automation(self, records, queued=None):
         """Code of automation rules created from the config: one delivery per record
-        per transaction, sent after commit (SPEC §7). Never breaks the user's operation."""
+        per transaction, sent (or queued) at commit (SPEC §7). Never breaks the user's operation."""
         try:
             config = self._outbound_config(None)
         except UserError as error:
@@ -272,7 +323,7 @@ class BjApiSyncConfig(models.Model):
                 'error_message': str(error),
             })
             return
-        after_commit.enqueue(config, config._records_of(records))
+        after_commit.enqueue(config, config._records_of(records), queued=config._is_queued(queued))
 
     def _run_scheduled_sync(self, changed_only=False):
         """Code of scheduled actions created from the config: send every record of the domain
@@ -301,6 +352,12 @@ class BjApiSyncConfig(models.Model):
             'domain': [('id', 'in', records.ids)],
             'context': {'active_test': False},
         }
+
+    def action_open_jobs(self):
+        action = self._open_list('bj.api.sync.job', self.job_ids, _("Deliveries"))
+        action['domain'] = [('config_id', 'in', self.ids)]
+        action['context'] = {'search_default_not_done': 1}
+        return action
 
     def action_open_crons(self):
         return self._open_list('ir.cron', self.cron_ids, _("Scheduled Actions"))

@@ -33,6 +33,10 @@ class BjApiSyncTriggerWizard(models.TransientModel):
     trigger_field_ids = fields.Many2many(
         'ir.model.fields', string='Watched Fields', domain="[('model_id', '=', model_id)]",
         help="On update: send only when one of these fields changes. Empty: any change.")
+    queued = fields.Boolean(
+        string='Queue Deliveries', default=True,
+        help="Store each delivery in the outbox with the change and send it after commit, with "
+             "durable retries; users never wait for the external API.")
     filter_domain = fields.Char(
         string='Apply On', help="The rule's own filter; the configuration's domain applies as well.")
 
@@ -74,7 +78,8 @@ class BjApiSyncTriggerWizard(models.TransientModel):
         })
 
     def _create_automation(self):
-        code = f"env['bj.api.sync.config'].browse({self.config_id.id})._send_from_automation(records)"
+        code = (f"env['bj.api.sync.config'].browse({self.config_id.id})"
+                f"._send_from_automation(records, queued={self.queued})")
         return self.env['base.automation'].create({
             'name': self.name,
             'model_id': self.model_id.id,

@@ -1,0 +1,90 @@
+import uuid
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..engine import outbox
+
+
+class BjApiSyncJob(models.Model):
+    """One queued delivery (the outbox): a request body snapshot waiting to be sent.
+
+    Jobs are written in the same transaction as the change they carry, so a change
+    that commits is delivered at least once and a change that rolls back never is.
+    The dispatcher (``engine/outbox.py``) sends them after commit. No secret is
+    stored here: authentication headers are added when the job is sent.
+    """
+    _name = 'bj.api.sync.job'
+    _description = 'BJ API Delivery'
+    _order = 'id desc'
+
+    name = fields.Char(required=True)
+    config_id = fields.Many2one(
+        'bj.api.sync.config', string='API Configuration', required=True, ondelete='cascade', index=True)
+    state = fields.Selection([
+        ('pending', 'Pending'),
+        ('running', 'Running'),
+        ('done', 'Done'),
+        ('failed', 'Failed'),
+        ('dead', 'Dead'),
+    ], default='pending', required=True, index=True, copy=False,
+        help="Pending: waiting for its next attempt. Failed: refused by the server (not retried). "
+             "Dead: every attempt of the retry schedule failed.")
+    http_method = fields.Char(string='Method', required=True)
+    url = fields.Char(string='URL', required=True)
+    body = fields.Text(help="The request body as built when the change was made (JSON).")
+    res_model = fields.Char(string='Model')
+    res_ids = fields.Char(string='Record IDs')
+    ordering_key = fields.Char(
+        index=True, help="Jobs with the same key (one configuration, one record) are delivered in order.")
+    idempotency_key = fields.Char(
+        required=True, readonly=True, copy=False, default=lambda self: str(uuid.uuid4()),
+        help="Sent as the Idempotency-Key header on every attempt, so the receiver can drop duplicates.")
+    attempts = fields.Integer(default=0, readonly=True, copy=False)
+    max_attempts = fields.Integer(readonly=True)
+    next_attempt_at = fields.Datetime(
+        string='Next Attempt', default=fields.Datetime.now, index=True, readonly=True, copy=False)
+    lease_until = fields.Datetime(
+        readonly=True, copy=False, help="While running: when another dispatcher may take the job over "
+                            "(its worker is presumed dead).")
+    last_status_code = fields.Integer(readonly=True, copy=False)
+    last_error = fields.Text(readonly=True, copy=False)
+    done_at = fields.Datetime(readonly=True, copy=False)
+    replay_of_id = fields.Many2one('bj.api.sync.job', string='Replay Of', readonly=True, ondelete='set null')
+    log_ids = fields.One2many('bj.api.log', 'job_id', string='Attempts')
+
+    _sql_constraints = [
+        ('idempotency_key_unique', 'unique(idempotency_key)', 'The idempotency key of a delivery must be unique.'),
+    ]
+
+    def action_retry_now(self):
+        """Failed or dead deliveries get a fresh series of attempts, starting now."""
+        jobs = self.filtered(lambda job: job.state in ('failed', 'dead'))
+        if not jobs:
+            raise UserError(_("Only failed or dead deliveries can be retried."))
+        jobs.write({'state': 'pending', 'attempts': 0, 'next_attempt_at': fields.Datetime.now(), 'last_error': False})
+        outbox.wake_dispatcher(self.env)
+        return True
+
+    def action_replay(self):
+        """Send a delivered job again, as a new delivery with its own idempotency key."""
+        jobs = self.filtered(lambda job: job.state == 'done')
+        if not jobs:
+            raise UserError(_("Only delivered (done) jobs can be replayed."))
+        replays = self.browse()
+        for job in jobs:
+            replays |= job.copy({'replay_of_id': job.id, 'name': _("Replay of %s", job.name)})
+        outbox.wake_dispatcher(self.env)
+        if len(replays) == 1:
+            return {'type': 'ir.actions.act_window', 'res_model': self._name, 'res_id': replays.id, 'view_mode': 'form'}
+        return True
+
+    @api.model
+    def _cron_dispatch(self):
+        """Scheduled action: send due jobs, each in its own transaction."""
+        return outbox.dispatch(self.env.registry)
+
+    @api.model
+    def _cron_cleanup(self):
+        """Scheduled action: remove done deliveries and logs past the retention period."""
+        return outbox.cleanup(self.env)
