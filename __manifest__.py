@@ -15,9 +15,18 @@
         'views/bj_api_sync_config_views.xml',
         'views/bj_http_method_views.xml',
         'views/bj_api_sync_trigger_wizard_views.xml',
+        'views/bj_api_sync_preview_wizard_views.xml',
         'views/bj_api_menus.xml',
         'data/ir_cron_data.xml',
     ],
+    'demo': [
+        'demo/bj_api_sync_demo.xml',
+    ],
+    'assets': {
+        'web.assets_tests': [
+            'bj_api_sync/static/tests/tours/*.js',
+        ],
+    },
     'installable': True,
     'application': False,
 }

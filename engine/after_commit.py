@@ -45,7 +45,8 @@ def _prepare(env, pending):
             continue
         call = Call(config, env[config.model_name].browse(list(record_ids)))
         try:
-            planned = call.prepare(snapshots)
+            # Built now, inside the transaction; sent after it commits.
+            planned = list(call.prepare(snapshots))
         except Exception as error:  # noqa: BLE001 - a broken config must not block the user's commit
             planned = [Planned(list(record_ids), error=f"{call.label}: {error}")]
         if queued:

@@ -2,16 +2,18 @@
 requests → send with retries → log every attempt → report a result dict (SPEC §3)."""
 import base64
 import dataclasses
+import itertools
 import json
 import logging
 import re
 import uuid
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_auth_from_url
 
 from odoo.exceptions import UserError
+from odoo.models import PREFETCH_MAX
 
 from . import signing, transport
 from .logbook import SENSITIVE_HEADER, LogBook, Redactor, headers_text, truncate
@@ -94,37 +96,51 @@ class Call:
         return payloads
 
     def prepare(self, snapshots=None):
-        """Plan the requests; records gone from the database are sent from ``snapshots``."""
+        """Plan the requests: an iterator of Planned, built page by page as it is consumed,
+        so memory stays flat however many records are sent. Records gone from the
+        database are sent from ``snapshots``. What can fail for the whole call (the
+        mapping) is checked before the first item."""
         if not self.config.active:
-            return [Planned(self.records.ids, skipped=f"{self.label} is archived: nothing sent.")]
+            return iter([Planned(self.records.ids, skipped=f"{self.label} is archived: nothing sent.")])
         snapshots = snapshots or {}
-        planned = []
+        skipped = []
         existing = self.records.exists()
         gone = (self.records - existing).ids
         from_snapshots = [record_id for record_id in gone if record_id in snapshots]
         lost = [record_id for record_id in gone if record_id not in snapshots]
         if lost:
-            planned.append(Planned(lost, skipped=f"{len(lost)} record(s) no longer exist."))
+            skipped.append(Planned(lost, skipped=f"{len(lost)} record(s) no longer exist."))
         selected = self._in_domain(existing)
         outside = (existing - selected).ids
         if outside:
-            planned.append(Planned(outside, skipped=f"{len(outside)} record(s) outside the filter domain."))
+            skipped.append(Planned(outside, skipped=f"{len(outside)} record(s) outside the filter domain."))
         if not selected and not from_snapshots:
-            return planned
+            return iter(skipped)
         mapping = Mapping(self.config)
         script = CompiledScript(self.config.python_script, f"{self.label}, payload script") \
             if (self.config.python_script or '').strip() else None
-        for page in _chunks(selected, self.page_size):
-            entries = []
-            for record in page:
-                try:
-                    entries.append((record.id, mapping.build(record)))
-                except ScriptError as error:
-                    planned.append(Planned([record.id], error=str(error)))
-            planned += self._plan_page(entries, script)
-        for chunk in _chunks(from_snapshots, self.page_size):
-            planned += self._plan_page([(record_id, snapshots[record_id]) for record_id in chunk], script)
-        return planned
+        return itertools.chain(
+            skipped,
+            self._plan_records(selected, mapping, script),
+            *(self._plan_page([(record_id, snapshots[record_id]) for record_id in chunk], script)
+              for chunk in _chunks(from_snapshots, self.page_size)),
+        )
+
+    def _plan_records(self, records, mapping, script):
+        # Records are read a batch at a time (whole pages, about PREFETCH_MAX records) and
+        # dropped from the cache once planned.
+        batch_size = self.page_size * max(1, PREFETCH_MAX // self.page_size)
+        for batch in _chunks(records, batch_size):
+            batch = batch.with_prefetch()
+            for page in _chunks(batch, self.page_size):
+                entries = []
+                for record in page:
+                    try:
+                        entries.append((record.id, mapping.build(record)))
+                    except ScriptError as error:
+                        yield Planned([record.id], error=str(error))
+                yield from self._plan_page(entries, script)
+            batch.invalidate_recordset()
 
     def _in_domain(self, records):
         domain = eval_domain(records.env, self.config.domain, self.label)
@@ -172,6 +188,7 @@ class Delivery:
         self.label = f'BJ API config "{config.name}"'
         self.method = config.http_method_ids.name
         self.url_template = config.url
+        self.url_userinfo = urlsplit(config.url or '').netloc.rpartition('@')[0]
         self.model = model
         self.headers = _headers(config)
         self.signing_secret = config.signing_secret if config.sign_requests else None
@@ -208,15 +225,30 @@ class Delivery:
                 result['errors'].append(outcome['error'])
         return result
 
-    def send(self, record_ids, url, body, key, job_id=None):
-        """One request (with the policy's retries), each attempt logged; returns the last Attempt."""
+    def send(self, record_ids, url, body, key, job_id=None, attempt_offset=0):
+        """One request (with the policy's retries), each attempt logged; returns the last Attempt.
+
+        ``attempt_offset``: attempts already made earlier (by previous dispatches of a queued job),
+        so the logged attempt numbers go on from there."""
+        request = transport.HttpRequest(self.method, self._with_credentials(url), self.request_headers(key, body), body)
+        return transport.send(
+            request, self.timeout, self.policy,
+            on_attempt=lambda attempt, will_retry: self._log_attempt(
+                record_ids, request, attempt, will_retry, job_id, attempt_offset))
+
+    def _with_credentials(self, url):
+        """Credentials written in the config's URL, restored on a URL stored without them (a job's)."""
+        if not self.url_userinfo or '@' in urlsplit(url).netloc:
+            return url
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(netloc=f"{self.url_userinfo}@{parts.netloc}"))
+
+    def request_headers(self, key, body):
+        """The headers of one request, secrets in clear: show them through ``redactor.headers()``."""
         headers = {**self.headers, 'Idempotency-Key': key}
         if self.signing_secret:
             headers.update(signing.headers(self.signing_secret, key, body or b''))
-        request = transport.HttpRequest(self.method, url, headers, body)
-        return transport.send(
-            request, self.timeout, self.policy,
-            on_attempt=lambda attempt, will_retry: self._log_attempt(record_ids, request, attempt, will_retry, job_id))
+        return headers
 
     def error_of(self, attempt):
         return None if attempt.ok else self.redactor.text(_attempt_error(attempt))
@@ -228,7 +260,7 @@ class Delivery:
         return self._write_log(record_ids, {
             'status': 'error', 'error_message': self.redactor.text(message), 'attempt': 0, 'job_id': job_id})
 
-    def _log_attempt(self, record_ids, request, attempt, will_retry, job_id):
+    def _log_attempt(self, record_ids, request, attempt, will_retry, job_id, attempt_offset=0):
         status = 'success' if attempt.ok else ('retry' if will_retry else 'error')
         redact = self.redactor
         masked_url = redact.url(request.url)
@@ -243,10 +275,11 @@ class Delivery:
             'response_body': truncate(redact.text(attempt.response_text)),
             'error_message': self.error_of(attempt),
             'duration_ms': attempt.duration_ms,
-            'attempt': attempt.number,
+            'attempt': attempt.number + attempt_offset,
         })
         _logger.info("BJ API %s %s -> %s in %d ms (attempt %d, %s)", request.method, masked_url,
-                     attempt.status_code or redact.text(attempt.error), attempt.duration_ms, attempt.number, status)
+                     attempt.status_code or redact.text(attempt.error), attempt.duration_ms,
+                     attempt.number + attempt_offset, status)
         attempt.log_id = log.id
 
     def title(self, record_ids):

@@ -14,6 +14,7 @@ import logging
 import random
 import re
 import time
+import urllib.parse
 
 from psycopg2 import errors as pg_errors
 
@@ -27,7 +28,8 @@ _logger = logging.getLogger(__name__)
 DEFAULT_RETRY_SCHEDULE = '1m, 5m, 30m, 2h, 6h, 12h'
 RETRY_JITTER = 0.2
 RETRY_AFTER_MAX = datetime.timedelta(days=1)
-# A lease covers the longest possible attempt (connection + read timeout) plus this margin.
+# A lease covers the longest possible attempt (connection + read timeout) plus a margin,
+# the system parameter bj_api_sync.lease_margin_seconds (default below).
 LEASE_MARGIN_SECONDS = 60
 DISPATCH_TIME_BUDGET = 240  # seconds: a cron run stops then and wakes itself for the rest
 DEFAULT_RETENTION_DAYS = 30
@@ -39,8 +41,10 @@ _CLAIM = """
 UPDATE bj_api_sync_job AS job
    SET state = 'running',
        attempts = COALESCE(job.attempts, 0) + 1,
-       lease_until = now() AT TIME ZONE 'UTC'
-                     + make_interval(secs => config.connection_timeout + config.read_timeout + %(margin)s),
+       lease_until = now() AT TIME ZONE 'UTC' + make_interval(secs =>
+           config.connection_timeout + config.read_timeout + COALESCE(
+               (SELECT value::numeric FROM ir_config_parameter WHERE key = 'bj_api_sync.lease_margin_seconds'),
+               %(margin)s)),
        write_date = now() AT TIME ZONE 'UTC'
   FROM bj_api_sync_config AS config
  WHERE config.id = job.config_id
@@ -60,6 +64,16 @@ UPDATE bj_api_sync_job AS job
         LIMIT 1
           FOR UPDATE OF candidate SKIP LOCKED)
 RETURNING job.id
+"""
+
+# When the dispatcher must look again: the next retry or lease expiry still ahead.
+_NEXT_DUE = """
+SELECT MIN(CASE WHEN job.state = 'pending' THEN job.next_attempt_at ELSE job.lease_until END)
+  FROM bj_api_sync_job AS job
+  JOIN bj_api_sync_config AS config ON config.id = job.config_id
+ WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)
+   AND ((job.state = 'pending' AND job.next_attempt_at > now() AT TIME ZONE 'UTC')
+        OR job.state = 'running')
 """
 
 
@@ -100,7 +114,7 @@ def enqueue(call, planned=None):
                 'name': delivery.title(item.record_ids),
                 'config_id': config.id,
                 'http_method': delivery.method,
-                'url': item.url,
+                'url': without_credentials(item.url),
                 'body': item.body.decode() if item.body else False,
                 'res_model': delivery.model,
                 'res_ids': ','.join(map(str, item.record_ids)),
@@ -115,6 +129,14 @@ def enqueue(call, planned=None):
     return result
 
 
+def without_credentials(url):
+    """Jobs keep no secret: credentials written in the URL are added back when sending."""
+    parts = urllib.parse.urlsplit(url)
+    if '@' not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition('@')[2]))
+
+
 def wake_dispatcher(env, at=None):
     """Have the dispatcher cron run after this transaction commits (or at ``at``)."""
     env.ref('bj_api_sync.ir_cron_dispatch_jobs').sudo()._trigger(at)
@@ -124,29 +146,41 @@ def dispatch(registry, time_budget=DISPATCH_TIME_BUDGET):
     """Send due jobs until none is left or the time budget is spent; return how many were sent."""
     deadline = time.monotonic() + time_budget
     sent = 0
+    job_id = None
     while time.monotonic() < deadline:
         job_id = _claim(registry)
-        if job_id is None:
-            return sent
+        if job_id is None or job_id is _CONTENDED:
+            break
         _send(registry, job_id)
         sent += 1
     with registry.cursor() as cr:
-        wake_dispatcher(api.Environment(cr, SUPERUSER_ID, {}))
+        if job_id is None:
+            cr.execute(_NEXT_DUE)
+            next_due = cr.fetchone()[0]
+            if next_due:
+                wake_dispatcher(api.Environment(cr, SUPERUSER_ID, {}), at=next_due)
+        else:
+            wake_dispatcher(api.Environment(cr, SUPERUSER_ID, {}))
     return sent
 
 
+_CONTENDED = object()  # _claim lost every race: jobs may be due, look again soon
+
+
 def _claim(registry):
-    """Claim the next due job in a transaction of its own; None when there is none."""
+    """Claim the next due job in a transaction of its own: its id, None when none is due,
+    or _CONTENDED when other dispatchers won every try."""
     for _retry in range(5):
         try:
             with registry.cursor() as cr:
-                cr.execute(_CLAIM, {'margin': LEASE_MARGIN_SECONDS})
+                # A lost race is expected here, not worth Odoo's "bad query" error log.
+                cr.execute(_CLAIM, {'margin': LEASE_MARGIN_SECONDS}, log_exceptions=False)
                 row = cr.fetchone()
                 return row[0] if row else None
         except (pg_errors.SerializationFailure, pg_errors.LockNotAvailable):
             # Another dispatcher changed the row after this transaction began: try the next one.
             continue
-    return None
+    return _CONTENDED
 
 
 def _send(registry, job_id):
@@ -158,17 +192,18 @@ def _send(registry, job_id):
         record_ids = [int(record_id) for record_id in (job.res_ids or '').split(',') if record_id]
         try:
             attempt = delivery.send(record_ids, job.url, job.body.encode() if job.body else None,
-                                    key=job.idempotency_key, job_id=job.id)
+                                    key=job.idempotency_key, job_id=job.id, attempt_offset=job.attempts - 1)
         except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
             _logger.exception("BJ API: delivery %s could not be sent", job.id)
             delivery.log_error(record_ids, f"{type(error).__name__}: {error}", job_id=job.id)
-            job.write({'state': 'failed', 'last_error': str(error), 'lease_until': False})
+            job.write({'state': 'failed', 'last_error': delivery.redactor.text(str(error)), 'lease_until': False})
             return
         _record(job, attempt, delivery.error_of(attempt))
 
 
 def _record(job, attempt, error):
-    now = fields.Datetime.now()
+    # The database's clock, as the claim's now(): a job is due by the same clock it was scheduled with.
+    now = job.env.cr.now()
     values = {'lease_until': False, 'last_status_code': attempt.status_code, 'last_error': error}
     if attempt.ok:
         values.update(state='done', done_at=now)
@@ -180,6 +215,8 @@ def _record(job, attempt, error):
         next_attempt_at = now + _wait(job, attempt)
         values.update(state='pending', next_attempt_at=next_attempt_at)
         wake_dispatcher(job.env, at=next_attempt_at)
+        # The queue will try again: say so in the attempt's log, as immediate calls do.
+        job.env['bj.api.log'].browse(attempt.log_id).status = 'retry'
     job.write(values)
 
 

@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
 from ..engine import after_commit, outbox
 from ..engine.logbook import LogBook
@@ -12,6 +15,7 @@ from ..engine.sandbox import CompiledScript, ScriptError, eval_domain
 
 TIMEOUT_RANGES = {'connection_timeout': (1, 60), 'read_timeout': (1, 300)}
 MAX_RETRIES_LIMIT = 10
+STATS_DAYS = 7
 
 
 class BjApiSyncConfig(models.Model):
@@ -43,10 +47,14 @@ class BjApiSyncConfig(models.Model):
     read_timeout = fields.Integer(default=15, help="Seconds to wait for the response (1-300).")
     auth_type = fields.Selection(
         [('none', 'None'), ('basic', 'Basic Auth'), ('bearer', 'Bearer Token')],
-        string='Authorization Type', default='none', required=True)
-    auth_login = fields.Char(string='Login')
-    auth_password = fields.Char(string='Password', groups='base.group_system')
-    bearer_token = fields.Char(groups='base.group_system')
+        string='Authorization Type', default='none', required=True,
+        help="Basic Auth sends 'Authorization: Basic base64(login:password)'; Bearer Token sends "
+             "'Authorization: Bearer <token>'. Secrets are masked in logs.")
+    auth_login = fields.Char(string='Login', help="Basic Auth user name.")
+    auth_password = fields.Char(string='Password', groups='base.group_system',
+                                help="Basic Auth password; readable by Settings administrators only.")
+    bearer_token = fields.Char(groups='base.group_system',
+                               help="Sent as 'Authorization: Bearer <token>'; readable by Settings administrators only.")
     line_ids = fields.One2many('bj.api.sync.config.line', 'config_id', string='Field Mapping', copy=True)
     header_ids = fields.One2many('bj.api.sync.header', 'config_id', string='Headers', copy=True)
     param_ids = fields.One2many('bj.api.sync.param', 'config_id', string='Parameters', copy=True)
@@ -93,6 +101,25 @@ class BjApiSyncConfig(models.Model):
         string='Last Scheduled Sync', readonly=True, copy=False,
         help="Start of the last scheduled sync that fully succeeded. A scheduled action set to "
              "'changed records only' sends the records written since then.")
+    last_success_date = fields.Datetime(
+        string='Last Success', compute='_compute_log_stats',
+        help="When a request of this configuration last succeeded.")
+    last_error_date = fields.Datetime(
+        string='Last Error', compute='_compute_log_stats',
+        help="When a request of this configuration last failed for good (after its retries).")
+    request_count_7d = fields.Integer(
+        string='Requests (7 days)', compute='_compute_log_stats',
+        help="Requests finished in the last 7 days, successful or failed; "
+             "retried attempts and skipped records are not counted.")
+    success_rate_7d = fields.Float(
+        string='Success Rate (7 days)', compute='_compute_log_stats',
+        help="Share of the requests of the last 7 days that succeeded.")
+    duration_avg_7d = fields.Integer(
+        string='Average Duration (ms)', compute='_compute_duration_stats',
+        help="Average duration of the HTTP attempts of the last 7 days, in milliseconds.")
+    duration_p95_7d = fields.Integer(
+        string='p95 Duration (ms)', compute='_compute_duration_stats',
+        help="95% of the HTTP attempts of the last 7 days took at most this long, in milliseconds.")
 
     def _default_http_method_ids(self):
         return self.env.ref('bj_api_sync.http_method_post', raise_if_not_found=False)
@@ -108,6 +135,43 @@ class BjApiSyncConfig(models.Model):
             [('config_id', 'in', self.ids), ('state', '!=', 'done')], ['config_id'], ['__count']))
         for config in self:
             config.job_count = counts.get(config, 0)
+
+    def _compute_log_stats(self):
+        Log = self.env['bj.api.log']
+        finished = [('config_id', 'in', self.ids), ('status', 'in', ('success', 'error'))]
+        last = {(config, status): date for config, status, date in Log._read_group(
+            finished, ['config_id', 'status'], ['create_date:max'])}
+        since = fields.Datetime.now() - timedelta(days=STATS_DAYS)
+        counts = {(config, status): count for config, status, count in Log._read_group(
+            finished + [('create_date', '>=', since)], ['config_id', 'status'], ['__count'])}
+        for config in self:
+            successes = counts.get((config, 'success'), 0)
+            total = successes + counts.get((config, 'error'), 0)
+            config.update({
+                'last_success_date': last.get((config, 'success'), False),
+                'last_error_date': last.get((config, 'error'), False),
+                'request_count_7d': total,
+                'success_rate_7d': successes / total if total else 0.0,
+            })
+
+    def _compute_duration_stats(self):
+        """Average and 95th percentile of the attempts' durations, one query for all configs."""
+        stats = {}
+        if self.ids:
+            self.env['bj.api.log'].flush_model(['config_id', 'duration_ms', 'attempt'])
+            self.env.cr.execute(SQL(
+                """SELECT config_id, AVG(duration_ms),
+                          PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY duration_ms)
+                     FROM bj_api_log
+                    WHERE config_id = ANY(%s) AND attempt > 0 AND duration_ms IS NOT NULL
+                      AND create_date >= %s
+                 GROUP BY config_id""",
+                self.ids, fields.Datetime.now() - timedelta(days=STATS_DAYS)))
+            stats = {config_id: (average, p95) for config_id, average, p95 in self.env.cr.fetchall()}
+        for config in self:
+            average, p95 = stats.get(config.id, (0, 0))
+            config.duration_avg_7d = round(average or 0)
+            config.duration_p95_7d = round(p95 or 0)
 
     @api.depends('action_ids')
     def _compute_triggers(self):
@@ -383,6 +447,23 @@ class BjApiSyncConfig(models.Model):
     def action_open_logs(self):
         self.ensure_one()
         action = self.env['ir.actions.act_window']._for_xml_id('bj_api_sync.action_bj_api_log')
-        action['domain'] = [('config_id', '=', self.id)]
-        action['context'] = {'default_config_id': self.id}
+        # A removable "this configuration" filter rather than a fixed domain.
+        action['context'] = {'default_config_id': self.id, 'search_default_config_id': self.id}
         return action
+
+    def action_preview_payload(self):
+        """Open the preview of the request a sample record would send (nothing is sent)."""
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': _("Preview Payload"),
+            'res_model': 'bj.api.sync.preview.wizard',
+            'views': [(False, 'form')],
+            'target': 'new',
+            'context': {'default_config_id': self.id},
+        }
+
+    def action_send_test(self):
+        """Send the first record of the domain now, notify the outcome and open its log."""
+        self.ensure_one()
+        return self.env['bj.api.sync.preview.wizard'].create({'config_id': self.id}).action_send_test()

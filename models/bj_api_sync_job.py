@@ -43,7 +43,7 @@ class BjApiSyncJob(models.Model):
     attempts = fields.Integer(default=0, readonly=True, copy=False)
     max_attempts = fields.Integer(readonly=True)
     next_attempt_at = fields.Datetime(
-        string='Next Attempt', default=fields.Datetime.now, index=True, readonly=True, copy=False)
+        string='Next Attempt', default=lambda self: self.env.cr.now(), index=True, readonly=True, copy=False)
     lease_until = fields.Datetime(
         readonly=True, copy=False, help="While running: when another dispatcher may take the job over "
                             "(its worker is presumed dead).")
@@ -51,7 +51,7 @@ class BjApiSyncJob(models.Model):
     last_error = fields.Text(readonly=True, copy=False)
     done_at = fields.Datetime(readonly=True, copy=False)
     replay_of_id = fields.Many2one('bj.api.sync.job', string='Replay Of', readonly=True, ondelete='set null')
-    log_ids = fields.One2many('bj.api.log', 'job_id', string='Attempts')
+    log_ids = fields.One2many('bj.api.log', 'job_id', string='Attempt Logs')
 
     _sql_constraints = [
         ('idempotency_key_unique', 'unique(idempotency_key)', 'The idempotency key of a delivery must be unique.'),
@@ -62,7 +62,9 @@ class BjApiSyncJob(models.Model):
         jobs = self.filtered(lambda job: job.state in ('failed', 'dead'))
         if not jobs:
             raise UserError(_("Only failed or dead deliveries can be retried."))
-        jobs.write({'state': 'pending', 'attempts': 0, 'next_attempt_at': fields.Datetime.now(), 'last_error': False})
+        for job in jobs:
+            job.write({'state': 'pending', 'attempts': 0, 'next_attempt_at': self.env.cr.now(), 'last_error': False,
+                       'max_attempts': len(outbox.parse_schedule(job.config_id.queue_retry_schedule)) + 1})
         outbox.wake_dispatcher(self.env)
         return True
 

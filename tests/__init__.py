@@ -8,3 +8,6 @@ from . import test_payload
 from . import test_scripts
 from . import test_guide_examples
 from . import test_outbox
+from . import test_outbox_concurrency
+from . import test_preview
+from . import test_ui

@@ -1,5 +1,6 @@
 """A real HTTP server on 127.0.0.1 standing in for the external API, and the base test case."""
 import collections
+import contextlib
 import dataclasses
 import http.server
 import json
@@ -164,6 +165,23 @@ class BjApiCase(TransactionCase):
             'line_ids': [(0, 0, line) for line in line_values],
             **values,
         })
+
+    @contextlib.contextmanager
+    def shared_cursors(self):
+        """Cursors the code opens itself (registry.cursor()) share this test's transaction."""
+        self.registry.enter_test_mode(self.env.cr)
+        try:
+            yield
+        finally:
+            self.registry.leave_test_mode()
+
+    def commit(self):
+        """What a real commit runs: flush and precommit hooks, then postcommit hooks
+        (whose own cursors share this test's transaction, so everything stays inside the test)."""
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        with self.shared_cursors():
+            self.env.cr.postcommit.run()
 
     def logs(self, config):
         return self.env['bj.api.log'].search([('config_id', '=', config.id)], order='id')

@@ -38,20 +38,6 @@ class TriggerCase(BjApiCase):
                          (0, 0, {'api_key': 'external_id', 'field_path': 'id'})],
         })
 
-    def commit(self):
-        """What a real commit runs: flush and precommit hooks, then postcommit hooks.
-
-        Postcommit work opens its own cursor; in test mode that cursor shares this
-        test's transaction, so everything stays inside the test.
-        """
-        self.env.flush_all()
-        self.env.cr.precommit.run()
-        self.registry.enter_test_mode(self.env.cr)
-        try:
-            self.env.cr.postcommit.run()
-        finally:
-            self.registry.leave_test_mode()
-
     def create_trigger(self, kind, config=None, **values):
         wizard = self.env['bj.api.sync.trigger.wizard'].create({
             'config_id': (config or self.config).id, 'kind': kind, **values})

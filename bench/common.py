@@ -1,0 +1,102 @@
+"""What benchmark scripts share: the Odoo command line bench/run prepared, registries,
+worker processes, timing, query counts, memory, and printing figures."""
+import contextlib
+import os
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+import odoo
+from odoo import SUPERUSER_ID, api
+
+ODOO_ARGS = shlex.split(os.environ.get('BJ_BENCH_ODOO_ARGS', ''))
+ODOO_BIN = os.environ.get('BJ_BENCH_ODOO_BIN', '')
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def registry(db):
+    """This process's registry of ``db`` (bench/run created the database)."""
+    odoo.tools.config.parse_config([*ODOO_ARGS, '-d', db, '--log-level=warn'])
+    return odoo.modules.registry.Registry(db)
+
+
+def environment(cr):
+    return api.Environment(cr, SUPERUSER_ID, {})
+
+
+def odoo_server(db, *args, log_path=os.devnull):
+    """Start an Odoo server process on ``db`` (for its cron workers); the caller stops it."""
+    return subprocess.Popen(
+        [sys.executable, ODOO_BIN, *ODOO_ARGS, '-d', db, '--db-filter', f'^{db}$', *args],
+        stdout=open(log_path, 'wb'), stderr=subprocess.STDOUT,
+    )
+
+
+def python_worker(script, db, *args):
+    """Start ``bench/<script>`` in a fresh Python process on ``db``; it talks one line at a
+    time on stdin/stdout (see bench/worker.py)."""
+    return subprocess.Popen(
+        [sys.executable, os.path.join(BENCH_DIR, script), db, *map(str, args)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+    )
+
+
+def sql_queries():
+    """Queries sent by this process so far (every cursor counts)."""
+    return odoo.sql_db.sql_counter
+
+
+@contextlib.contextmanager
+def measured():
+    """``with measured() as m:`` … then ``m['seconds']`` and ``m['queries']`` of the block."""
+    figures = {}
+    queries, started = sql_queries(), time.perf_counter()
+    try:
+        yield figures
+    finally:
+        figures['seconds'] = time.perf_counter() - started
+        figures['queries'] = sql_queries() - queries
+
+
+def rss_mb():
+    """This process's resident memory now, in MiB."""
+    with open('/proc/self/statm') as statm:
+        return int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def peak_rss_mb():
+    """The highest resident memory this process has had, in MiB (Linux: ru_maxrss is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def summary(values):
+    """Median and spread (min–max) of repeated measurements."""
+    return {'median': statistics.median(values), 'min': min(values), 'max': max(values), 'runs': len(values)}
+
+
+def spread(figure, digits=0):
+    """'1,234 (1,200–1,250)' for a summary(); a plain number as is."""
+    if not isinstance(figure, dict):
+        return f"{figure:,.{digits}f}" if isinstance(figure, (int, float)) else str(figure)
+    low, high = f"{figure['min']:,.{digits}f}", f"{figure['max']:,.{digits}f}"
+    return f"{figure['median']:,.{digits}f} ({low}–{high})"
+
+
+def print_table(title, columns, rows):
+    """Print ``rows`` (lists of cells, already text) under ``columns``, aligned."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows)]
+    line = '  '.join('-' * width for width in widths)
+    print(f"\n{title}\n{line}")
+    print('  '.join(str(cell).ljust(width) for cell, width in zip(columns, widths)))
+    print(line)
+    for row in rows:
+        print('  '.join(str(cell).rjust(width) if index else str(cell).ljust(width)
+                        for index, (cell, width) in enumerate(zip(row, widths))))
+    sys.stdout.flush()
+
+
+def progress(message):
+    print(f"  … {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,136 @@
+"""The benchmarks' data: partners, API configurations, automation rules, Odoo's webhook action.
+
+Everything is created in the bench database, named "Bench …", and found again on a
+rerun with ``bench/run --keep-db`` (the partners take a while to create).
+"""
+from odoo.fields import Command
+
+PREFIX = 'bench:'   # res.partner.ref of the synced people
+COMPANIES = 100
+TAGS = 10
+CREATE_BATCH = 2000
+
+# The 8 mapping lines of the benchmarks: each kind of value the engine builds.
+LINES = [
+    {'api_key': 'id', 'field_path': 'id', 'is_identifier': True},                      # plain
+    {'api_key': 'name', 'field_path': 'name'},                                            # plain
+    {'api_key': 'email', 'field_path': 'email'},                                          # plain
+    {'api_key': 'updated_at', 'field_path': 'write_date'},                                # plain, datetime
+    {'api_key': 'company.name', 'field_path': 'parent_id.name', 'value_type': 'relational'},  # dotted relational
+    {'api_key': 'country', 'field_path': 'country_id', 'value_type': 'relational'},     # sub-mapping (many2one)
+    {'api_key': 'tag_ids', 'field_path': 'category_id'},                                  # x2many ids
+    {'api_key': 'email_domain', 'value_type': 'python',                                   # python value
+     'python_code': "(record.email or '').partition('@')[2] or None"},
+]
+COUNTRY_LINES = [{'api_key': 'code', 'field_path': 'code'}, {'api_key': 'name', 'field_path': 'name'}]
+# What Odoo's own webhook sends of the same records (it adds _id, _model and _action).
+WEBHOOK_FIELDS = ['name', 'email', 'write_date', 'parent_id', 'country_id', 'category_id']
+
+
+def partners(env, count, progress=None):
+    """The first ``count`` bench people (res.partner with a company, a country and tags), created if missing."""
+    Partner = env['res.partner'].with_context(tracking_disable=True)
+    existing = Partner.search([('ref', '=like', f'{PREFIX}%')], order='id')
+    if len(existing) >= count:
+        return existing[:count]
+    companies = _companies(env)
+    tags = _tags(env)
+    countries = env['res.country'].search([], order='id', limit=50)
+    for start in range(len(existing), count, CREATE_BATCH):
+        if progress:
+            progress(f"creating partners {start:,}–{min(start + CREATE_BATCH, count):,} of {count:,}")
+        Partner.create([{
+            'name': f'Bench Person {index}',
+            'ref': f'{PREFIX}{index}',
+            'email': f'person{index}@example{index % 37}.com',
+            'parent_id': companies[index % len(companies)].id,
+            'country_id': countries[index % len(countries)].id,
+            'category_id': [Command.set(tags[:index % 4].ids)],
+        } for index in range(start, min(start + CREATE_BATCH, count))])
+        env.cr.commit()
+        env.invalidate_all()
+    return Partner.search([('ref', '=like', f'{PREFIX}%')], order='id')[:count]
+
+
+def _companies(env):
+    Partner = env['res.partner']
+    companies = Partner.search([('ref', '=like', 'bench-company:%')], order='id')
+    if not companies:
+        companies = Partner.create([{'name': f'Bench Company {index}', 'is_company': True,
+                                     'ref': f'bench-company:{index}'} for index in range(COMPANIES)])
+    return companies
+
+
+def _tags(env):
+    Tag = env['res.partner.category']
+    tags = Tag.search([('name', '=like', 'Bench Tag %')], order='id')
+    if not tags:
+        tags = Tag.create([{'name': f'Bench Tag {index}'} for index in range(TAGS)])
+    return tags
+
+
+def config(env, name, url, page_size=None, queued=False):
+    """A res.partner configuration with the 8 benchmark mapping lines, POSTing to ``url``;
+    paginated when ``page_size`` is given."""
+    countries = env['bj.api.sync.config'].search([('name', '=', 'Bench Country')], limit=1) or \
+        env['bj.api.sync.config'].create({
+            'name': 'Bench Country',
+            'model_id': env['ir.model']._get('res.country').id,
+            'url': url,
+            'line_ids': [Command.create(line) for line in COUNTRY_LINES],
+        })
+    lines = [dict(line, mapping_config_id=countries.id) if line['api_key'] == 'country' else line
+             for line in LINES]
+    return env['bj.api.sync.config'].create({
+        'name': f'Bench {name}',
+        'model_id': env['ir.model']._get('res.partner').id,
+        'url': url,
+        'http_method_ids': [Command.set(env.ref('bj_api_sync.http_method_post').ids)],
+        'is_paginated': bool(page_size),
+        'page_size': page_size or 100,
+        'delivery_mode': 'queued' if queued else 'immediate',
+        # The queue benchmark measures sending, not the retry schedule.
+        'max_retries': 0,
+        'line_ids': [Command.create(line) for line in lines],
+    })
+
+
+def automation(env, config, queued):
+    """The "on creation" rule the configuration form's wizard creates."""
+    wizard = env['bj.api.sync.trigger.wizard'].create({
+        'config_id': config.id, 'kind': 'automation', 'trigger': 'on_create', 'queued': queued})
+    return env['base.automation'].browse(wizard.action_create()['res_id'])
+
+
+def webhook_action(env, url):
+    """Odoo's own "Send Webhook Notification" server action on res.partner."""
+    return env['ir.actions.server'].create({
+        'name': 'Bench Odoo webhook',
+        'model_id': env['ir.model']._get('res.partner').id,
+        'state': 'webhook',
+        'webhook_url': url,
+        'webhook_field_ids': [Command.set(env['ir.model.fields'].search([
+            ('model', '=', 'res.partner'), ('name', 'in', WEBHOOK_FIELDS)]).ids)],
+    })
+
+
+def webhook_automation(env, url):
+    """An "on creation" automation rule running Odoo's webhook action."""
+    return env['base.automation'].create({
+        'name': 'Bench Odoo webhook',
+        'model_id': env['ir.model']._get('res.partner').id,
+        'trigger': 'on_create',
+        'action_server_ids': [Command.set(webhook_action(env, url).ids)],
+    })
+
+
+def clean(env):
+    """Remove what a benchmark created besides the partners: rules, actions, configs, jobs, logs."""
+    env['base.automation'].with_context(active_test=False).search([('name', '=like', 'Bench %')]).unlink()
+    env['base.automation'].with_context(active_test=False).search([('name', '=like', 'BJ API: Bench %')]).unlink()
+    env['ir.actions.server'].search([('name', '=like', 'Bench %')]).unlink()
+    env.cr.execute("DELETE FROM bj_api_log")
+    env.cr.execute("DELETE FROM bj_api_sync_job")
+    configs = env['bj.api.sync.config'].with_context(active_test=False).search([('name', '=like', 'Bench %')])
+    configs.filtered(lambda config: config.name != 'Bench Country').unlink()
+    configs.exists().unlink()

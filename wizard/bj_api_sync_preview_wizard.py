@@ -1,0 +1,145 @@
+"""Preview Payload and Send Test: what a configuration would send for one sample record.
+
+Everything is built by the engine (``Call.prepare()`` plans the request,
+``Delivery`` gives its headers and masks secrets); this wizard only shows it.
+"""
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..engine.logbook import headers_text
+from ..engine.outbound import Call, Delivery
+from ..engine.sandbox import eval_domain
+from ..engine.transport import RetryPolicy
+from ..models.bj_api_log import pretty_json
+
+# Each request gets its own Idempotency-Key (and webhook-id when signing) when it is sent.
+SAMPLE_KEY = '<new UUID for each request>'
+PREVIEW_FIELDS = ('preview_method', 'preview_url', 'preview_headers', 'preview_body',
+                  'preview_error', 'preview_notice')
+
+
+class BjApiSyncPreviewWizard(models.TransientModel):
+    _name = 'bj.api.sync.preview.wizard'
+    _description = 'BJ API: Preview Payload and Send Test'
+
+    config_id = fields.Many2one('bj.api.sync.config', string='API Configuration', required=True,
+                                ondelete='cascade')
+    res_model = fields.Char(related='config_id.model_name', string='Model')
+    res_id = fields.Many2oneReference(
+        string='Sample Record', model_field='res_model',
+        compute='_compute_res_id', store=True, readonly=False, precompute=True,
+        help="The record whose request is previewed or sent. By default, the first record "
+             "matching the filter domain.")
+    preview_method = fields.Char(string='Method', compute='_compute_preview')
+    preview_url = fields.Char(string='Final URL', compute='_compute_preview')
+    preview_headers = fields.Text(
+        string='Headers', compute='_compute_preview',
+        help="Headers as they would be sent; secret values are masked (***).")
+    preview_body = fields.Text(string='Body', compute='_compute_preview',
+                               help="The JSON body, pretty-printed.")
+    preview_error = fields.Text(string='Error', compute='_compute_preview',
+                                help="The error that would stop this request.")
+    preview_notice = fields.Text(string='Notes', compute='_compute_preview')
+
+    @api.depends('config_id')
+    def _compute_res_id(self):
+        for wizard in self:
+            wizard.res_id = wizard._first_sample_id()
+
+    def _first_sample_id(self):
+        """The first record of the model matching the filter domain (any record if it cannot be evaluated)."""
+        config = self.config_id
+        if not config.model_name or config.model_name not in self.env:
+            return False
+        Model = self.env[config.model_name]
+        try:
+            domain = eval_domain(self.env, config.domain, config._label())
+            with self.env.cr.savepoint(flush=False):
+                return Model.search(domain, limit=1).id
+        except Exception:  # noqa: BLE001 - the preview then shows what is wrong with the domain
+            return Model.search([], limit=1).id
+
+    @api.depends('config_id', 'res_id')
+    def _compute_preview(self):
+        for wizard in self:
+            wizard.update(wizard._preview_values())
+
+    def _preview_values(self):
+        values = dict.fromkeys(PREVIEW_FIELDS, False)
+        if not self.config_id:
+            return values
+        if not self.res_id:
+            values['preview_notice'] = _(
+                "Pick a sample record of %(model)s to preview its request.", model=self.res_model or '')
+            return values
+        try:
+            with self.env.cr.savepoint(flush=False):
+                config, records = self._config_and_records()
+                planned = list(Call(config, records).prepare())
+                delivery = Delivery(config, records._name)
+        except Exception as error:  # noqa: BLE001 - shown as the error that would stop the call
+            values['preview_error'] = str(error)
+            return values
+        redact = delivery.redactor
+        notices, errors = [], []
+        for item in planned:
+            if item.skipped:
+                notices.append(item.skipped)
+            elif item.error:
+                errors.append(redact.text(item.error))
+            else:
+                values.update(
+                    preview_method=delivery.method,
+                    preview_url=redact.url(item.url),
+                    preview_headers=headers_text(redact.headers(delivery.request_headers(SAMPLE_KEY, item.body))),
+                    preview_body=redact.text(pretty_json(item.body.decode())) if item.body else False,
+                )
+                if not item.body:
+                    notices.append(_("%(method)s sends no body: the payload's keys are in the URL's query string.",
+                                     method=delivery.method))
+                if config.is_paginated:
+                    notices.append(_(
+                        "Paginated: each request carries up to %(size)s records as a JSON array; "
+                        "this preview shows the page holding the sample record only.", size=config.page_size))
+        if not config.active:
+            notices.append(_("Unarchive the configuration to preview and send its requests."))
+        values['preview_error'] = '\n'.join(errors) or False
+        values['preview_notice'] = '\n'.join(notices) or False
+        return values
+
+    def _config_and_records(self):
+        """The configuration as the engine sends it (superuser, checked) and the sample as records."""
+        config = self.env['bj.api.sync.config']._outbound_config(self.config_id)
+        return config, config._records_of(self.res_id)
+
+    def action_send_test(self):
+        """Send the sample record's request now (one attempt, no retry), notify the outcome and open its log."""
+        self.ensure_one()
+        if not self.res_id:
+            raise UserError(_(
+                "%(config)s: no record of %(model)s matches the filter domain; open Preview Payload to pick a "
+                "sample record.", config=self.config_id._label(), model=self.res_model))
+        config, records = self._config_and_records()
+        delivery = Delivery(config, records._name, policy=RetryPolicy(max_retries=0))
+        result = delivery.deliver(Call(config, records).plan())
+        log = self.env['bj.api.log'].browse(result['log_ids'][-1:])
+        if result['skipped_ids'] and not result['requests']:
+            kind, message = 'warning', log.error_message
+        elif result['errors']:
+            kind, message = 'danger', result['errors'][0]
+        else:
+            kind, message = 'success', _(
+                "%(method)s %(url)s answered HTTP %(status)s in %(duration)s ms.",
+                method=log.http_method, url=log.url, status=log.response_status_code, duration=log.duration_ms)
+        return {
+            'type': 'ir.actions.client',
+            'tag': 'display_notification',
+            'params': {
+                'title': _("Send Test: %(config)s", config=config.name),
+                'message': message,
+                'type': kind,
+                'sticky': kind == 'danger',
+                'next': log._action_open_form() if log else {'type': 'ir.actions.act_window_close'},
+            },
+        }
+
