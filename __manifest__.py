@@ -23,6 +23,10 @@
         'demo/bj_api_sync_demo.xml',
     ],
     'assets': {
+        # Loaded with the graph and pivot views (lazy), which the patch extends.
+        'web.assets_backend_lazy': [
+            'bj_api_sync/static/src/views/*.js',
+        ],
         'web.assets_tests': [
             'bj_api_sync/static/tests/tours/*.js',
         ],

@@ -30,9 +30,9 @@ WEBHOOK_FIELDS = ['name', 'email', 'write_date', 'parent_id', 'country_id', 'cat
 def partners(env, count, progress=None):
     """The first ``count`` bench people (res.partner with a company, a country and tags), created if missing."""
     Partner = env['res.partner'].with_context(tracking_disable=True)
-    existing = Partner.search([('ref', '=like', f'{PREFIX}%')], order='id')
-    if len(existing) >= count:
-        return existing[:count]
+    existing = Partner.search([('ref', '=like', f'{PREFIX}%')], order='id', limit=count)
+    if len(existing) == count:
+        return existing
     companies = _companies(env)
     tags = _tags(env)
     countries = env['res.country'].search([], order='id', limit=50)
@@ -49,7 +49,7 @@ def partners(env, count, progress=None):
         } for index in range(start, min(start + CREATE_BATCH, count))])
         env.cr.commit()
         env.invalidate_all()
-    return Partner.search([('ref', '=like', f'{PREFIX}%')], order='id')[:count]
+    return Partner.search([('ref', '=like', f'{PREFIX}%')], order='id', limit=count)
 
 
 def _companies(env):

@@ -50,23 +50,22 @@ class Sink:
             # Without it every keep-alive request stalls ~40 ms (Nagle + delayed ACK).
             disable_nagle_algorithm = True
 
-            def setup(self):
-                super().setup()
-                with sink.lock:
-                    sink.connections += 1
+            counted = False  # this connection, once it carried a request
 
             def _handle(self):
-                body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
+                self.rfile.read(int(self.headers.get('Content-Length') or 0))
                 if self.path == '/__stats__':
                     return self._answer(200, json.dumps(sink.stats()).encode())
                 if self.path == '/__reset__':
                     sink.reset()
                     return self._answer(200, b'{}')
-                del body
                 with sink.lock:
                     sink.requests += 1
                     count = sink.requests
                     sink.keys[self.headers.get('Idempotency-Key')] += 1
+                    if not self.counted:
+                        self.counted = True
+                        sink.connections += 1
                 if sink.on_request:
                     sink.on_request(count)
                 match = _DELAY_PATH.match(self.path)

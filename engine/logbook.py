@@ -8,6 +8,7 @@ never forgotten.
 import json
 import logging
 import re
+import zlib
 
 from odoo import SUPERUSER_ID, api
 
@@ -17,6 +18,8 @@ MASK = '***'
 MAX_TEXT_LENGTH = 64 * 1024
 SENSITIVE_HEADER = re.compile(r'authorization|cookie|token|secret|password|passwd|api[-_]?key|signature', re.I)
 _ROLLBACK_KEY = 'bj_api_sync.logs'
+# Most of a row's size; once inserted they are not kept in the transaction's cache too.
+_BULKY_FIELDS = ['request_headers', 'request_body', 'response_headers', 'response_body']
 
 
 class Redactor:
@@ -64,6 +67,8 @@ class LogBook:
     def write(self, values):
         """Create one log row; it is written again if the transaction rolls back."""
         log = self.env['bj.api.log'].create(values)
+        # A sync of many pages writes many rows in one transaction: memory must not grow with them.
+        log.invalidate_recordset(_BULKY_FIELDS)
         _keep_for_rollback(self.env, values)
         return log
 
@@ -75,10 +80,12 @@ def _keep_for_rollback(env, values):
         pending = cr.postrollback.data[_ROLLBACK_KEY] = []
         registry = env.registry
         cr.postrollback.add(lambda: _write_again(registry, pending))
-    pending.append(dict(values))
+    # Compressed (bodies are JSON, ~10x smaller): kept until the transaction ends.
+    pending.append(zlib.compress(json.dumps(values).encode(), 1))
 
 
 def _write_again(registry, rows):
+    rows = [json.loads(zlib.decompress(row)) for row in rows]
     try:
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})

@@ -31,7 +31,7 @@ def placeholders(url):
 
 
 class RequestError(Exception):
-    """This request cannot be built (missing placeholder value, failing payload script)."""
+    """This request cannot be built (a URL placeholder without value, a GET payload that is no object)."""
 
 
 @dataclasses.dataclass
@@ -133,6 +133,8 @@ class Call:
         for batch in _chunks(records, batch_size):
             batch = batch.with_prefetch()
             for page in _chunks(batch, self.page_size):
+                # A slice prefetches only itself: read the whole batch at the first access instead.
+                page = page.with_prefetch(batch._prefetch_ids)
                 entries = []
                 for record in page:
                     try:

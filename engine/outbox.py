@@ -173,6 +173,12 @@ def _claim(registry):
     for _retry in range(5):
         try:
             with registry.cursor() as cr:
+                # Read committed, not Odoo's repeatable read: a job another dispatcher claimed
+                # since this statement began is rechecked and passed over (the next one is
+                # locked) instead of failing the transaction, so parallel dispatchers scale.
+                # (Test cursors are savepoints in the test's transaction: nothing to set there.)
+                if not registry.in_test_mode():
+                    cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
                 # A lost race is expected here, not worth Odoo's "bad query" error log.
                 cr.execute(_CLAIM, {'margin': LEASE_MARGIN_SECONDS}, log_exceptions=False)
                 row = cr.fetchone()

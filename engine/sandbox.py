@@ -22,7 +22,7 @@ from odoo import exceptions, fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
 from odoo.tools import safe_eval as odoo_safe_eval
-from odoo.tools.safe_eval import safe_eval, wrap_module
+from odoo.tools.safe_eval import _BUILTINS, _SAFE_OPCODES, check_values, safe_eval, test_expr, wrap_module
 
 script_logger = logging.getLogger('odoo.addons.bj_api_sync.script')
 
@@ -170,6 +170,9 @@ class CompiledScript:
             error = str(forbidden)
         if error:
             raise ScriptError(where, error.replace('\n', ' '))
+        # Checked and compiled once: safe_eval() would do it again for every record, which
+        # took half the time of building a payload with one python line.
+        self.code = test_expr(self.source, _SAFE_OPCODES, mode=self.mode, filename=self.filename)
 
     def run(self, context):
         """Return the expression's value, or the ``result`` the statements set (None if unset)."""
@@ -177,10 +180,9 @@ class CompiledScript:
         if self.mode == 'exec':
             values.setdefault('result', None)
         try:
-            value = safe_eval(self.source, values, mode=self.mode, nocopy=True, filename=self.filename)
+            value = _run_checked(self.code, values)
         except Exception as error:
-            cause = error.__context__ if isinstance(error, ValueError) and error.__context__ else error
-            raise ScriptError(self.where, f"{type(cause).__name__}: {cause}", self._lineno(cause)) from None
+            raise ScriptError(self.where, f"{type(error).__name__}: {error}", self._lineno(error)) from None
         return value if self.mode == 'eval' else values.get('result')
 
     def _lineno(self, error):
@@ -191,6 +193,14 @@ class CompiledScript:
                 lineno = traceback.tb_lineno
             traceback = traceback.tb_next
         return lineno
+
+
+def _run_checked(code, values):
+    """What safe_eval() does once it has compiled and checked the code (test_expr): refuse
+    unsafe values in the context, give only its restricted builtins, run."""
+    check_values(values)
+    values['__builtins__'] = dict(_BUILTINS)
+    return eval(code, values)  # noqa: S307 - only code objects checked by test_expr() get here
 
 
 def _mode_of(source):

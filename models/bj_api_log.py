@@ -19,7 +19,9 @@ class BjApiLog(models.Model):
         ('retry', 'Failed, retried'),
         ('error', 'Error'),
         ('skipped', 'Skipped'),
-    ], index=True)
+    ], index=True, help="Success: the server answered 2xx. Failed, retried: this attempt failed and another "
+                        "followed. Error: the request failed for good, or could not be built. Skipped: "
+                        "nothing was sent (record outside the domain, archived configuration...).")
     http_method = fields.Char(string='Method')
     url = fields.Char(string='URL')
     request_headers = fields.Text()

@@ -7,6 +7,7 @@ class BjApiSyncConfigLine(models.Model):
     _name = 'bj.api.sync.config.line'
     _description = 'BJ API Field Mapping Line'
     _order = 'sequence, id'
+    _rec_name = 'api_key'
 
     config_id = fields.Many2one('bj.api.sync.config', required=True, ondelete='cascade', index=True)
     model_id = fields.Many2one(related='config_id.model_id')

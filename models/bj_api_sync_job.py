@@ -2,6 +2,7 @@ import uuid
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools.sql import create_index
 
 from ..engine import outbox
 
@@ -56,6 +57,12 @@ class BjApiSyncJob(models.Model):
     _sql_constraints = [
         ('idempotency_key_unique', 'unique(idempotency_key)', 'The idempotency key of a delivery must be unique.'),
     ]
+
+    def init(self):
+        # The dispatcher's claim (engine/outbox.py) walks the due jobs in this order and stops at
+        # the first it may take; without it, every claim sorted all waiting jobs (7 ms at 5,000).
+        create_index(self.env.cr, 'bj_api_sync_job_due_index', self._table, ['next_attempt_at', 'id'],
+                     where="state IN ('pending', 'running')")
 
     def action_retry_now(self):
         """Failed or dead deliveries get a fresh series of attempts, starting now."""

@@ -11,3 +11,4 @@ from . import test_outbox
 from . import test_outbox_concurrency
 from . import test_preview
 from . import test_ui
+from . import test_i18n

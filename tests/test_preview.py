@@ -320,6 +320,15 @@ class TestPreview(BjApiCase):
         self.assertEqual(queries(configs[:1]), queries(configs))
         self.assertLessEqual(queries(configs), 3)
 
+    def test_mapping_lines_open_a_form_with_the_code_editor(self):
+        arch = self.env['bj.api.sync.config'].get_views([(False, 'form')])['views']['form']['arch']
+        self.assertIn('open_form_view="True"', arch)
+        line_form = self.env['bj.api.sync.config.line'].get_views([(False, 'form')])['views']['form']['arch']
+        self.assertRegex(line_form, r'<field name="python_code"[^>]*widget="code"')
+        self.assertIn('request_data', line_form, "a reference of the names available to scripts")
+        line = self.make_preview_config().line_ids[:1]
+        self.assertEqual(line.display_name, 'external_id')
+
     def test_config_list_shows_statistics(self):
         arch = self.env['bj.api.sync.config'].get_views([(False, 'list')])['views']['list']['arch']
         for name in ('last_success_date', 'last_error_date', 'success_rate_7d', 'duration_p95_7d'):
@@ -349,3 +358,43 @@ class TestPreview(BjApiCase):
         config = self.make_preview_config()
         action = config.action_open_logs()
         self.assertEqual(action['context']['search_default_config_id'], config.id)
+
+    # ------------------------------------------------------------------ demo data
+
+    def test_demo_configurations_of_the_guide(self):
+        demo = [self.env.ref(f'bj_api_sync.{name}', raise_if_not_found=False) for name in (
+            'demo_config_customers_crm', 'demo_config_inventory_update', 'demo_config_cancelled_orders')]
+        if not all(demo):
+            self.skipTest("demo data not installed")
+        crm, inventory, cancelled = [config.with_context(active_test=False) for config in demo]
+        for config in (crm, inventory, cancelled):
+            self.assertFalse(config.active, "demo configurations never send")
+            self.assertEqual(config.model_name, 'res.partner')
+            self.assertTrue(config.url.startswith('http://127.0.0.1:'), "demo configurations point at a local address")
+        self.assertEqual([m.http_method_ids.name for m in (crm, inventory, cancelled)], ['POST', 'PUT', 'DELETE'])
+        self.assertEqual(crm.line_ids.mapped('api_key'),
+                         ['full_name', 'email_address', 'contact_number', 'external_id', 'company_name'])
+        self.assertEqual((crm.connection_timeout, crm.read_timeout, crm.auth_type), (10, 30, 'basic'))
+
+        # Once unarchived and pointed at the test server, they send as the guide shows.
+        (crm | inventory | cancelled).write({'active': True})
+        crm.url = self.api.url('/crm/api/customers')
+        self.partner.phone = '555-0100'
+        body = json.loads(self.preview(crm, self.partner).preview_body)
+        self.assertEqual(body, {'full_name': 'Preview Olena', 'email_address': 'olena@example.com',
+                                'contact_number': '555-0100', 'external_id': self.partner.id,
+                                'company_name': 'Preview Company'})
+        self.assertEqual(json.loads(self.preview(crm, self.partner).preview_headers)['Authorization'], 'Basic ***')
+
+        wizard = self.preview(inventory, self.company)
+        self.assertFalse(wizard.preview_error)
+        body = json.loads(wizard.preview_body)
+        self.assertEqual(body['source'], 'odoo')
+        self.assertEqual(body['data'], [{'external_id': self.company.id, 'name': 'Preview Company', 'phone': '+1'}])
+        self.assertEqual(json.loads(wizard.preview_headers)['Authorization'], 'Bearer ***')
+
+        self.other.active = False
+        wizard = self.preview(cancelled, self.other)
+        self.assertEqual(wizard.preview_method, 'DELETE')
+        self.assertEqual(json.loads(wizard.preview_body), {'external_id': self.other.id, 'name': 'Preview Taras'})
+        self.assertEqual(self.api.received, [])

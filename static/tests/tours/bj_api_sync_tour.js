@@ -113,7 +113,7 @@ registry.category("web_tour.tours").add("bj_api_sync_tour", {
             trigger: 'div[name="line_ids"] .o_field_x2many_list_row_add a',
             run: "click",
         },
-        ...pickInDropdown('div[name="line_ids"] .o_selected_row div[name="field_id"]', "Email", "Email (Contact)"),
+        ...pickInDropdown('div[name="line_ids"] .o_selected_row div[name="field_id"]', "Email"),
         {
             content: "Field path filled from the Odoo field",
             trigger: 'div[name="line_ids"] .o_selected_row div[name="field_path"] input:value(email)',
@@ -233,6 +233,39 @@ registry.category("web_tour.tours").add("bj_api_sync_tour", {
         {
             content: "Response body",
             trigger: '.o_form_view div[name="response_body_pretty"]:contains("tour-42")',
+        },
+        // The logs dashboard
+        {
+            content: "Open the Technical menu",
+            trigger: '.o_main_navbar [data-menu-xmlid="base.menu_custom"]',
+            run: "click",
+        },
+        {
+            content: "BJ API > Logs",
+            trigger: '.dropdown-item[data-menu-xmlid="bj_api_sync.menu_bj_api_log"]',
+            run: "click",
+        },
+        {
+            content: "The test's log is listed",
+            trigger: '.o_list_view .o_data_row:contains("Tour: Customers to CRM")',
+        },
+        {
+            content: "Graph view",
+            trigger: ".o_switch_view.o_graph",
+            run: "click",
+        },
+        {
+            content: "Requests per day by status",
+            trigger: ".o_graph_renderer canvas",
+        },
+        {
+            content: "Pivot view",
+            trigger: ".o_switch_view.o_pivot",
+            run: "click",
+        },
+        {
+            content: "Average duration per configuration",
+            trigger: '.o_pivot th:contains("Tour: Customers to CRM")',
         },
     ],
 });
