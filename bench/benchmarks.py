@@ -16,6 +16,7 @@ Each figure is repeated (--runs) and shown as median (min–max); everything is 
 tables and written to bench/results.json. Figures are printed, never asserted.
 """
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -58,15 +59,15 @@ SECTIONS = ('payload', 'sending', 'trigger', 'queue', 'memory')
 
 
 class Bench:
+    """The measurements, one method per section, on one database and one sink; each
+    section prints its table and keeps it for bench/results.json."""
+
     def __init__(self, db, plan):
         self.db = db
         self.plan = plan
         self.registry = registry(db)
         self.sink = SinkProcess()
         self.tables = {}
-
-    def env_cursor(self):
-        return self.registry.cursor()
 
     def repeat(self, measure, *args):
         """``measure(*args)`` --runs times: a list of its figure dicts."""
@@ -88,13 +89,13 @@ class Bench:
     def _records_needed(self):
         plan = self.plan
         return max(*plan.payload_sizes, plan.page_sweep_records, plan.send_records, plan.queue_jobs,
-                   *plan.memory_sizes)
+                   plan.queue_latency_jobs, *plan.memory_sizes)
 
     # 1. Payload building ---------------------------------------------------------------
 
     def payload(self):
         plan = self.plan
-        with self.env_cursor() as cr:
+        with self.registry.cursor() as cr:
             env = environment(cr)
             configs = {size: fixtures.config(env, f'Payload page {size}', self.sink.url, page_size=size).id
                        for size in sorted({100, *plan.page_sizes})}
@@ -125,7 +126,7 @@ class Bench:
                     'queries/1000 rec'], rows, data)
 
     def _timed_build(self, build, config_id, count, page_size):
-        with self.env_cursor() as cr:
+        with self.registry.cursor() as cr:
             env = environment(cr)
             config = env['bj.api.sync.config'].browse(config_id)
             records = fixtures.partners(env, count)
@@ -180,7 +181,7 @@ class Bench:
     def sending(self):
         plan = self.plan
         count = plan.send_records
-        with self.env_cursor() as cr:
+        with self.registry.cursor() as cr:
             env = environment(cr)
             url = self.sink.url_for('partners')
             modes = [('per record', fixtures.config(env, 'Send per record', url).id, count)]
@@ -212,7 +213,7 @@ class Bench:
 
     def _timed_send(self, config_id, webhook_id, count, new_connections):
         self.sink.reset()
-        with self.env_cursor() as cr:
+        with self.registry.cursor() as cr:
             env = environment(cr)
             records = fixtures.partners(env, count)
             env.invalidate_all()
@@ -243,12 +244,12 @@ class Bench:
         rows, data = [], []
         for label, make_rule in variants:
             progress(f"trigger: {label}, {creates:,} creates")
-            with self.env_cursor() as cr:
+            with self.registry.cursor() as cr:
                 rule = make_rule(environment(cr)).id if make_rule else None
             self.sink.reset()
             timings = [self._timed_create(f"Bench Trigger {label} {index}") for index in range(creates)]
             stats = self.sink.stats()
-            with self.env_cursor() as cr:
+            with self.registry.cursor() as cr:
                 env = environment(cr)
                 cr.execute("SELECT count(*) FROM bj_api_sync_job WHERE state = 'pending'")
                 queued = cr.fetchone()[0]
@@ -268,7 +269,7 @@ class Bench:
 
     def _timed_create(self, name):
         started = time.perf_counter()
-        with self.env_cursor() as cr:   # committed when the block ends: after-commit work counts
+        with self.registry.cursor() as cr:   # committed when the block ends: after-commit work counts
             environment(cr)['res.partner'].create({'name': name, 'email': 'created@example.com'})
         return time.perf_counter() - started
 
@@ -278,7 +279,7 @@ class Bench:
         plan = self.plan
         rows, data = [], []
         for latency_ms, count in [(0, plan.queue_jobs), (QUEUE_LATENCY_MS, plan.queue_latency_jobs)]:
-            with self.env_cursor() as cr:
+            with self.registry.cursor() as cr:
                 url = self.sink.url_for('queued', delay_ms=latency_ms)
                 config_id = fixtures.config(environment(cr), f'Queue {latency_ms} ms', url, queued=True).id
             for workers in plan.queue_workers:
@@ -302,7 +303,7 @@ class Bench:
                    rows, data)
 
     def _timed_drain(self, config_id, count, workers):
-        with self.env_cursor() as cr:
+        with self.registry.cursor() as cr:
             env = environment(cr)
             cr.execute("DELETE FROM bj_api_log")
             cr.execute("DELETE FROM bj_api_sync_job")
@@ -324,7 +325,7 @@ class Bench:
         for process in processes:
             process.wait()
         received = self.sink.stats()['keys']
-        with self.env_cursor() as cr:
+        with self.registry.cursor() as cr:
             cr.execute("SELECT count(*) FROM bj_api_sync_job WHERE state != 'done'")
             not_done = cr.fetchone()[0]
         return {'jobs': len(keys), 'seconds': seconds, 'enqueue_seconds': enqueued['seconds'],
@@ -335,7 +336,7 @@ class Bench:
     # 5. Memory -------------------------------------------------------------------------
 
     def memory(self):
-        with self.env_cursor() as cr:
+        with self.registry.cursor() as cr:
             config_id = fixtures.config(environment(cr), 'Memory', self.sink.url_for('memory'), page_size=100).id
         rows, data = [], []
         for count in self.plan.memory_sizes:
@@ -344,26 +345,31 @@ class Bench:
             figures = {
                 'records': count, 'page_size': 100,
                 'rss_before_mb': summary([run['rss_before_mb'] for run in runs]),
+                'ids_mb': summary([run['rss_with_ids_mb'] - run['rss_before_mb'] for run in runs]),
                 'peak_rss_mb': summary([run['peak_rss_mb'] for run in runs]),
                 'growth_mb': summary([run['peak_rss_mb'] - run['rss_before_mb'] for run in runs]),
+                # The peak less the ids of the N records: what sending them page by page took.
+                'sync_mb': summary([run['peak_rss_mb'] - run['rss_with_ids_mb'] for run in runs]),
                 'bodies_sent_mb': runs[0]['bodies_sent_mb'],
                 'records_per_second': summary([run['records'] / run['seconds'] for run in runs]),
             }
             data.append(figures)
-            rows.append([f"{count:,}", spread(figures['rss_before_mb']), spread(figures['peak_rss_mb']),
-                         spread(figures['growth_mb']), f"{figures['bodies_sent_mb']:,.0f}",
-                         spread(figures['records_per_second'])])
+            rows.append([f"{count:,}", spread(figures['rss_before_mb']), spread(figures['ids_mb'], 1),
+                         spread(figures['peak_rss_mb']), spread(figures['growth_mb'], 1), spread(figures['sync_mb'], 1),
+                         f"{figures['bodies_sent_mb']:,.0f}", spread(figures['records_per_second'])])
         self.table('memory', "5. Memory: one fresh process syncing N records now (pages of 100), in MiB",
-                   ['records', 'RSS before', 'peak RSS', 'peak - before', 'bodies sent', 'records/s'], rows, data)
+                   ['records', 'RSS before', 'the ids', 'peak RSS', 'peak - before', 'peak - before - ids',
+                    'bodies sent', 'records/s'],
+                   rows, data)
 
     def _measured_sync(self, config_id, count):
-        with self.env_cursor() as cr:
+        with self.registry.cursor() as cr:
             cr.execute("DELETE FROM bj_api_log")
         process = python_worker('worker.py', self.db, 'sync', config_id, count)
         figures = json.loads(process.stdout.readline())
         process.wait()
         assert figures['success'] and figures['records'] == count, figures
-        with self.env_cursor() as cr:
+        with self.registry.cursor() as cr:
             cr.execute("SELECT sum(octet_length(request_body)) FROM bj_api_log WHERE config_id = %s", [config_id])
             figures['bodies_sent_mb'] = cr.fetchone()[0] / 2**20
         return figures
@@ -374,26 +380,26 @@ class Bench:
         self.sink.stop()
 
 
-class one_connection_per_request:
+class _NewConnectionSession:
+    """A stand-in for the engine's pooled session: every request opens (and closes) its own connection."""
+
+    def request(self, *args, **kwargs):
+        with requests.Session() as session:
+            return session.request(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def one_connection_per_request(enabled):
     """Have the engine open a new connection for every request, as ``requests.post()`` does
     (Odoo's webhook action), instead of its pooled keep-alive session."""
-
-    class _FreshSession:
-        def request(self, *args, **kwargs):
-            with requests.Session() as session:
-                return session.request(*args, **kwargs)
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-
-    def __enter__(self):
-        from odoo.addons.bj_api_sync.engine import transport
-        self.transport, self.pooled = transport, transport.session
-        if self.enabled:
-            transport.session = self._FreshSession
-
-    def __exit__(self, *exc):
-        self.transport.session = self.pooled
+    from odoo.addons.bj_api_sync.engine import transport
+    pooled = transport.session
+    if enabled:
+        transport.session = _NewConnectionSession
+    try:
+        yield
+    finally:
+        transport.session = pooled
 
 
 def percentile(values, rank):

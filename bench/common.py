@@ -2,7 +2,6 @@
 worker processes, timing, query counts, memory, and printing figures."""
 import contextlib
 import os
-import resource
 import shlex
 import statistics
 import subprocess
@@ -63,13 +62,27 @@ def measured():
 
 def rss_mb():
     """This process's resident memory now, in MiB."""
-    with open('/proc/self/statm') as statm:
-        return int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+    return _status_kib('VmRSS') / 1024
 
 
 def peak_rss_mb():
-    """The highest resident memory this process has had, in MiB (Linux: ru_maxrss is in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's highest resident memory (VmHWM), in MiB: since it started, or since
+    reset_peak_rss(). Not ru_maxrss: Linux carries that over from the parent across fork and exec."""
+    return _status_kib('VmHWM') / 1024
+
+
+def reset_peak_rss():
+    """Measure the peak from now on (Linux ≥ 4.0)."""
+    with open('/proc/self/clear_refs', 'w') as refs:
+        refs.write('5')
+
+
+def _status_kib(key):
+    with open('/proc/self/status') as status:
+        for line in status:
+            if line.startswith(f'{key}:'):
+                return int(line.split()[1])
+    raise KeyError(key)
 
 
 def summary(values):
