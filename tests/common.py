@@ -9,8 +9,12 @@ import threading
 import time
 from urllib.parse import parse_qsl, urlsplit
 
+from unittest.mock import patch
+
 from odoo.tests import TransactionCase
 from odoo.tests.common import BlockedRequest, _super_send
+
+from ..engine import transport
 
 
 @dataclasses.dataclass
@@ -182,6 +186,19 @@ class BjApiCase(TransactionCase):
         self.env.cr.precommit.run()
         with self.shared_cursors():
             self.env.cr.postcommit.run()
+
+    @contextlib.contextmanager
+    def sent_timeouts(self):
+        """Collect the timeout each request is sent with."""
+        seen = []
+        real_send = transport.send
+
+        def spy(request, timeout, *args, **kwargs):
+            seen.append(timeout)
+            return real_send(request, timeout, *args, **kwargs)
+
+        with patch.object(transport, 'send', spy):
+            yield seen
 
     def logs(self, config):
         return self.env['bj.api.log'].search([('config_id', '=', config.id)], order='id')

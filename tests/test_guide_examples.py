@@ -4,11 +4,9 @@ example in it must work on this addon as written").
 Hosts point at the local FakeApi; the guide's URL paths are kept.
 """
 import base64
-from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from ..engine import transport
 from .common import BjApiCase, Reply
 
 # Крок 6: the mapping table. (Odoo field, external API key, value type)
@@ -165,14 +163,7 @@ class TestGuideExamples(BjApiCase):
         config = self._guide_config('Timeouts', 'res.partner', self.method_post, '/api/customers', '[]',
                                     mapping=self._partner_mapping())
         partner = self.env['res.partner'].create({'name': 'T'})
-        seen = []
-        real_send = transport.send
-
-        def spy(request, timeout, *args, **kwargs):
-            seen.append(timeout)
-            return real_send(request, timeout, *args, **kwargs)
-
-        with patch.object(transport, 'send', spy):
+        with self.sent_timeouts() as seen:
             config._make_outbound_http_request(partner, config.id)
             config._make_outbound_http_request(partner, config.id, timeout=60)
         self.assertEqual(seen, [(10, 30), (10, 60)])

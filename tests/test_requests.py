@@ -1,10 +1,8 @@
 import base64
-from unittest.mock import patch
 
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from ..engine import transport
 from .common import BjApiCase, Reply
 
 
@@ -184,14 +182,7 @@ class TestTimeoutOverride(BjApiCase):
     def test_timeouts_passed_to_transport(self):
         partner = self.env['res.partner'].create({'name': 'T'})
         config = self.make_config(lines=[('name', 'name')], connection_timeout=4, read_timeout=20)
-        seen = []
-        real_send = transport.send
-
-        def spy(request, timeout, *args, **kwargs):
-            seen.append(timeout)
-            return real_send(request, timeout, *args, **kwargs)
-
-        with patch.object(transport, 'send', spy):
+        with self.sent_timeouts() as seen:
             config._make_outbound_http_request(partner, config.id)
             config._make_outbound_http_request(partner, config.id, timeout=60)
             config._make_outbound_http_request(partner, config.id, timeout=(2, 7))
