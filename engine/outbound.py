@@ -51,10 +51,12 @@ class Call:
     """One call of the entry point on one config: ``prepare()`` reads the database
     (domain, mapping, scripts) and plans the requests; ``run()`` also delivers them."""
 
-    def __init__(self, config, records, timeout=None):
+    def __init__(self, config, records, timeout=None, in_domain=False):
         self.config = config
         self.records = records
         self.timeout = timeout
+        # True when the caller found the records with the config's domain: no second search.
+        self.in_domain = in_domain
         self.label = f'BJ API config "{config.name}"'
         self.method = config.http_method_ids.name
         self.paginated = config.is_paginated
@@ -145,6 +147,8 @@ class Call:
             batch.invalidate_recordset()
 
     def _in_domain(self, records):
+        if self.in_domain:
+            return records
         domain = eval_domain(records.env, self.config.domain, self.label)
         if not domain or not records:
             return records

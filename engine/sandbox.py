@@ -164,15 +164,16 @@ class CompiledScript:
         self.filename = f"<{where}>"
         self.source, self.imported = _strip_imports(source or '', where)
         self.mode = _mode_of(self.source)
-        try:
-            error = odoo_safe_eval.test_python_expr(self.source, mode=self.mode)
-        except NameError as forbidden:  # a forbidden name such as __class__
-            error = str(forbidden)
-        if error:
-            raise ScriptError(where, error.replace('\n', ' '))
         # Checked and compiled once: safe_eval() would do it again for every record, which
         # took half the time of building a payload with one python line.
-        self.code = test_expr(self.source, _SAFE_OPCODES, mode=self.mode, filename=self.filename)
+        try:
+            self.code = test_expr(self.source, _SAFE_OPCODES, mode=self.mode, filename=self.filename)
+        except NameError as forbidden:  # a forbidden name such as __class__
+            raise ScriptError(where, str(forbidden).replace('\n', ' ')) from None
+        except (SyntaxError, TypeError, ValueError):
+            # Odoo's own wording of the error, with its line.
+            error = odoo_safe_eval.test_python_expr(self.source, mode=self.mode)
+            raise ScriptError(where, error.replace('\n', ' ')) from None
 
     def run(self, context):
         """Return the expression's value, or the ``result`` the statements set (None if unset)."""

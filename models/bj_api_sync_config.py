@@ -402,7 +402,7 @@ class BjApiSyncConfig(models.Model):
                 domain += [('write_date', '>=', config.last_sync_date)]
             # Odoo's usual semantics: archived records only if the domain asks for them.
             records = records.with_context(active_test=True).search(domain, order='id')
-        result = Call(config, records).run()
+        result = Call(config, records, in_domain=True).run()
         if config.active and result['success']:
             config.last_sync_date = started
         return result
