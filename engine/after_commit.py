@@ -2,7 +2,7 @@
 
 An "On save" rule runs several times inside one operation (11 times for one
 ``res.partner`` create). Each run only records the call; just before commit the
-pending records are prepared once, from their final state. Immediate calls are
+pending records are planned once, from their final state. Immediate calls are
 sent right after the commit succeeds; queued calls become outbox jobs in the
 committing transaction itself. Nothing is sent for a transaction that rolls
 back, and a network failure cannot undo the user's change.
@@ -14,15 +14,15 @@ import logging
 
 from odoo import SUPERUSER_ID, api
 
-from . import outbox
-from .outbound import Call, Planned
+from .outbound import Outbound
+from .planning import Planned
 
 _logger = logging.getLogger(__name__)
 _PENDING = 'bj_api_sync.pending'
 
 
 def enqueue(config, records, queued=False):
-    """Remember ``records`` for delivery through ``config`` when the transaction commits."""
+    """Remember ``records`` for delivery through ``config`` (a superuser record) when the transaction commits."""
     cr = config.env.cr
     pending = cr.precommit.data.get(_PENDING)
     if pending is None:
@@ -31,40 +31,42 @@ def enqueue(config, records, queued=False):
     record_ids, snapshots = pending.setdefault((config.id, queued), ({}, {}))
     record_ids.update(dict.fromkeys(records.ids))
     try:
-        snapshots.update(Call(config, records).snapshot())
-    except Exception:  # noqa: BLE001 - best effort: the same error is reported when the records are prepared
+        snapshots.update(Outbound(config).planner.snapshot(records))
+    except Exception:  # noqa: BLE001 - best effort: the same error is reported when the records are planned
         _logger.debug("%s: no snapshot of %s", config.name, records, exc_info=True)
 
 
 def _prepare(env, pending):
     """Precommit: plan each config's requests from the records' final state."""
-    calls = []
+    immediate = []
     for (config_id, queued), (record_ids, snapshots) in pending.items():
         config = env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
         if not config.exists():
             continue
-        call = Call(config, env[config.model_name].browse(list(record_ids)))
+        outbound = Outbound(config)
+        records = env[config.model_name].browse(list(record_ids))
         try:
             # Built now, inside the transaction; sent after it commits.
-            planned = list(call.prepare(snapshots))
+            planned = list(outbound.plan(records, snapshots))
         except Exception as error:  # noqa: BLE001 - a broken config must not block the user's commit
-            planned = [Planned(list(record_ids), error=f"{call.label}: {error}")]
+            planned = [Planned(list(record_ids), error=f"{outbound.profile.label}: {error}")]
         if queued:
-            outbox.enqueue(call, planned)
+            outbound.enqueue(planned)
         else:
-            calls.append((call, planned))
-    # What prepare() computed on the way must reach the database with this commit.
+            immediate.append((config_id, planned))
+    # What planning computed on the way must reach the database with this commit.
     env.flush_all()
-    if calls:
+    if immediate:
         registry = env.registry
-        env.cr.postcommit.add(lambda: _deliver(registry, calls))
+        env.cr.postcommit.add(lambda: _deliver(registry, immediate))
 
 
-def _deliver(registry, calls):
+def _deliver(registry, immediate):
     """Postcommit: send and log in a transaction of its own; never raise into the user's request."""
-    for call, planned in calls:
+    for config_id, planned in immediate:
         try:
             with registry.cursor() as cr:
-                call.delivery(api.Environment(cr, SUPERUSER_ID, {})).deliver(planned)
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                Outbound(env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)).deliver(planned)
         except Exception:
-            _logger.exception("%s: delivery after commit failed", call.label)
+            _logger.exception("BJ API config %s: delivery after commit failed", config_id)

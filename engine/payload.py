@@ -54,7 +54,7 @@ def key_paths_conflict(keys):
 
 
 def field_value(field, value):
-    """JSON-safe value of one field as Odoo returns it (SPEC §4)."""
+    """JSON-safe value of one field as Odoo returns it (docs/reference.md, "Values")."""
     kind = field.type
     if kind == 'boolean':
         return bool(value)

@@ -16,6 +16,7 @@ import datetime as _datetime
 import logging
 import re as _re
 
+import psycopg2
 from dateutil.relativedelta import relativedelta
 
 from odoo import exceptions, fields
@@ -25,6 +26,10 @@ from odoo.tools import safe_eval as odoo_safe_eval
 from odoo.tools.safe_eval import _BUILTINS, _SAFE_OPCODES, check_values, safe_eval, test_expr, wrap_module
 
 script_logger = logging.getLogger('odoo.addons.bj_api_sync.script')
+
+# Not a script's failure but the transaction's (as safe_eval() does, they are never wrapped):
+# the caller must see them, roll back, and maybe retry.
+DATABASE_ERRORS = (psycopg2.Error,)
 
 
 class DatetimeModuleOrClass:
@@ -123,14 +128,16 @@ def eval_domain(env, domain_text, where):
     try:
         domain = safe_eval(domain_text or '[]', domain_context(env))
     except Exception as error:
-        raise ValidationError(f"{where}: the filter domain cannot be evaluated: {error}") from None
+        raise ValidationError(env._(
+            "%(config)s: the filter domain cannot be evaluated: %(error)s", config=where, error=error)) from None
     if not isinstance(domain, (list, tuple)):
-        raise ValidationError(f"{where}: the filter domain must be a list, got {domain!r}.")
+        raise ValidationError(env._(
+            "%(config)s: the filter domain must be a list, got %(domain)r.", config=where, domain=domain))
     return list(domain)
 
 
 def script_context(env, records, request_data):
-    """Names available to mapping-line and payload scripts (SPEC §5)."""
+    """Names available to mapping-line and payload scripts (docs/reference.md, "Scripts")."""
     return {
         **time_values(),
         'env': env,
@@ -182,6 +189,11 @@ class CompiledScript:
             values.setdefault('result', None)
         try:
             value = _run_checked(self.code, values)
+        except DATABASE_ERRORS:
+            raise
+        except exceptions.UserError as error:
+            # Raised on purpose: the author's own message, as written.
+            raise ScriptError(self.where, error.args[0], self._lineno(error)) from None
         except Exception as error:
             raise ScriptError(self.where, f"{type(error).__name__}: {error}", self._lineno(error)) from None
         return value if self.mode == 'eval' else values.get('result')

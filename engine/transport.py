@@ -1,16 +1,27 @@
-"""The one place that sends HTTP: pooled sessions, timeouts, retries with backoff."""
+"""The one place that talks HTTP: one attempt of one finished request.
+
+Sessions are pooled per thread (keep-alive connections are reused across
+calls). Redirects are never followed: ``requests`` would replay a POST as a
+body-less GET, so a 3xx is a failed attempt that names where it pointed.
+Network errors become short sentences a person can act on.
+"""
 import dataclasses
 import http.cookiejar
-import random
+import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-# SPEC §6: what is worth another attempt.
+from odoo.tools.translate import LazyTranslate
+
+_lt = LazyTranslate(__name__)
+
+# What is worth another attempt (see docs/reference.md, "Retries").
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 RETRYABLE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
@@ -18,7 +29,7 @@ _local = threading.local()
 
 
 def session():
-    """This thread's pooled session: keep-alive connections are reused across calls."""
+    """This thread's pooled session."""
     pooled = getattr(_local, 'session', None)
     if pooled is None:
         pooled = requests.Session()
@@ -32,84 +43,96 @@ def session():
 
 
 @dataclasses.dataclass
-class HttpRequest:
-    method: str
-    url: str
-    headers: dict
-    body: bytes = None
-
-
-@dataclasses.dataclass
 class Attempt:
-    """The outcome of one try: a response, or the network error that prevented it."""
-    number: int
+    """The outcome of one try: a response, or the network error that prevented it.
+
+    ``error`` is a sentence (maybe a lazy translation) when no 2xx answer came.
+    """
     duration_ms: int
     status_code: int = None
     response_headers: dict = dataclasses.field(default_factory=dict)
     response_text: str = ''
-    error: str = None
+    error: object = None
     retryable: bool = False
     retry_after: float = None
-    log_id: int = None  # set by the caller once the attempt is logged
 
     @property
     def ok(self):
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-@dataclasses.dataclass
-class RetryPolicy:
-    """Exponential backoff with full jitter; a server's ``Retry-After`` wins, capped."""
-    max_retries: int = 3
-    backoff_base: float = 1.0
-    backoff_max: float = 30.0
-    retry_after_max: float = 60.0
-
-    def delay(self, attempt):
-        if attempt.retry_after is not None:
-            return min(attempt.retry_after, self.retry_after_max)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt.number - 1))
-        return random.uniform(0, ceiling)
-
-
-def send(request, timeout, policy, on_attempt, sleep=time.sleep):
-    """Send ``request``, retrying what SPEC §6 calls retryable; return the last Attempt.
-
-    ``on_attempt(attempt, will_retry)`` is called after every try, so each one
-    can be logged before the next begins. Never raises for HTTP or network errors.
-    """
-    number = 0
-    while True:
-        number += 1
-        attempt = _try_once(request, timeout, number)
-        will_retry = attempt.retryable and number <= policy.max_retries
-        on_attempt(attempt, will_retry)
-        if not will_retry:
-            return attempt
-        sleep(policy.delay(attempt))
-
-
-def _try_once(request, timeout, number):
+def send(request, timeout):
+    """Send a ``requests.PreparedRequest`` once; never raises for HTTP or network errors."""
     started = time.monotonic()
+    pooled = session()
     try:
-        response = session().request(
-            request.method, request.url, data=request.body,
-            headers=request.headers, timeout=timeout,
-        )
+        # What Session.request() would add: proxies and CA bundle from the environment.
+        settings = pooled.merge_environment_settings(request.url, {}, None, None, None)
+        response = pooled.send(request, timeout=timeout, allow_redirects=False, **settings)
     except requests.RequestException as error:
-        return Attempt(
-            number=number, duration_ms=_elapsed_ms(started),
-            error=f"{type(error).__name__}: {error}",
-            retryable=isinstance(error, RETRYABLE_ERRORS),
-        )
-    return Attempt(
-        number=number, duration_ms=_elapsed_ms(started),
+        return Attempt(duration_ms=_elapsed_ms(started), error=network_error(error, request.url, timeout),
+                       retryable=isinstance(error, RETRYABLE_ERRORS))
+    attempt = Attempt(
+        duration_ms=_elapsed_ms(started),
         status_code=response.status_code,
         response_headers=dict(response.headers),
         response_text=response.text,
         retryable=response.status_code in RETRYABLE_STATUS,
         retry_after=_retry_after(response),
     )
+    if response.is_redirect:
+        attempt.error = _lt(
+            "HTTP %(status)s: the server redirects to %(location)s; redirects are not followed (a request "
+            "with a body would arrive without it): put the new address in the configuration's URL.",
+            status=response.status_code, location=response.headers.get('Location', '?'))
+    elif not attempt.ok:
+        attempt.error = f"HTTP {response.status_code}: {response.text.strip()[:500]}"
+    return attempt
+
+
+def network_error(error, url, timeout):
+    """What went wrong, as a person would say it: "Connection refused by 127.0.0.1:9"."""
+    parts = urlsplit(url)
+    address = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    connect, read = timeout if isinstance(timeout, (tuple, list)) else (timeout, timeout)
+    if isinstance(error, requests.ConnectTimeout):
+        return _lt("No connection to %(address)s within %(seconds)s s", address=address, seconds=_seconds(connect))
+    if isinstance(error, requests.ReadTimeout):
+        return _lt("No answer from %(address)s within %(seconds)s s", address=address, seconds=_seconds(read))
+    if isinstance(error, requests.exceptions.SSLError):
+        return _lt("TLS handshake with %(address)s failed: %(reason)s", address=address, reason=_root_text(error))
+    cause = _root_cause(error)
+    if isinstance(cause, ConnectionRefusedError):
+        return _lt("Connection refused by %(address)s", address=address)
+    if isinstance(cause, socket.gaierror):
+        return _lt("The host name %(host)s could not be resolved", host=parts.hostname)
+    if isinstance(cause, (ConnectionResetError, BrokenPipeError)) or 'RemoteDisconnected' in type(cause).__name__:
+        return _lt("%(address)s closed the connection before answering", address=address)
+    return _lt("No answer from %(address)s: %(reason)s", address=address, reason=_root_text(error))
+
+
+def _root_cause(error):
+    """The innermost exception: requests wraps urllib3's, which wraps the socket's."""
+    seen = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        inner = getattr(error, 'reason', None) or error.__cause__ or error.__context__ \
+            or next((arg for arg in getattr(error, 'args', ()) if isinstance(arg, BaseException)), None)
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    return error
+
+
+def _root_text(error):
+    """The innermost error's own words, without urllib3's object reprs."""
+    cause = _root_cause(error)
+    text = getattr(cause, 'strerror', None) or str(cause)
+    return text.split(': ', 1)[-1] if '<urllib3' in text else text
+
+
+def _seconds(value):
+    return f"{value:g}" if isinstance(value, float) else value
 
 
 def _retry_after(response):

@@ -1,24 +1,23 @@
-from datetime import timedelta
-
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL
 
-from ..engine import after_commit, outbox
-from ..engine.logbook import LogBook
-from ..engine.outbound import Call, placeholders
+from ..engine import outbox
 from ..engine.payload import Mapping, MappingError
+from ..engine.profile import DEFAULT_RETRY_SCHEDULE, parse_schedule
+from ..engine.request import placeholders
 from ..engine.sandbox import CompiledScript, ScriptError, eval_domain
+from .secret_field import Secret
 
 TIMEOUT_RANGES = {'connection_timeout': (1, 60), 'read_timeout': (1, 300)}
 MAX_RETRIES_LIMIT = 10
-STATS_DAYS = 7
 
 
 class BjApiSyncConfig(models.Model):
+    """One integration: what is sent, where and how. Its statistics, triggers and entry
+    points are in the bj_api_sync_config_*.py files beside this one; sending is the engine's."""
     _name = 'bj.api.sync.config'
     _description = 'BJ API Configuration'
     _order = 'name, id'
@@ -51,10 +50,10 @@ class BjApiSyncConfig(models.Model):
         help="Basic Auth sends 'Authorization: Basic base64(login:password)'; Bearer Token sends "
              "'Authorization: Bearer <token>'. Secrets are masked in logs.")
     auth_login = fields.Char(string='Login', help="Basic Auth user name.")
-    auth_password = fields.Char(string='Password', groups='base.group_system',
-                                help="Basic Auth password; readable by Settings administrators only.")
-    bearer_token = fields.Char(groups='base.group_system',
-                               help="Sent as 'Authorization: Bearer <token>'; readable by Settings administrators only.")
+    auth_password = Secret(string='Password', groups='base.group_system',
+                           help="Basic Auth password; readable by Settings administrators only.")
+    bearer_token = Secret(groups='base.group_system',
+                          help="Sent as 'Authorization: Bearer <token>'; readable by Settings administrators only.")
     line_ids = fields.One2many('bj.api.sync.config.line', 'config_id', string='Field Mapping', copy=True)
     header_ids = fields.One2many('bj.api.sync.header', 'config_id', string='Headers', copy=True)
     param_ids = fields.One2many('bj.api.sync.param', 'config_id', string='Parameters', copy=True)
@@ -65,133 +64,71 @@ class BjApiSyncConfig(models.Model):
     is_paginated = fields.Boolean(help="Send records in batches: one request per page, with a JSON array body.")
     page_size = fields.Integer(default=100, help="Records per request when paginated.")
     max_retries = fields.Integer(
-        default=3, help="Retries after the first attempt for connection errors, timeouts and "
-                        "HTTP 408, 425, 429, 500, 502, 503, 504.")
+        default=3, help="Immediate delivery: retries after the first attempt, within the call, with exponential "
+                        "backoff. Only connection errors, timeouts and HTTP 408, 425, 429, 500, 502, 503, 504 "
+                        "are retried. Queued deliveries follow the Retry Schedule instead.")
     delivery_mode = fields.Selection(
         [('immediate', 'Immediate'), ('queued', 'Queued')], default='immediate', required=True,
-        help="Immediate: calls send at once and return the result. Queued: calls store a delivery "
-             "in the same transaction; dispatchers send it after commit, retrying on the schedule below.")
+        help="Immediate: calls send at once, retry within the call (Max Retries) and return the result. "
+             "Queued: calls store a delivery in the same transaction; dispatchers send it after commit and "
+             "retry it on the Retry Schedule. Automation rules created from this form follow this mode.")
+    retry_summary = fields.Char(
+        string='Retries', compute='_compute_retry_summary',
+        help="How many attempts a request gets, and when, in the chosen delivery mode.")
     queue_paused = fields.Boolean(
         string='Pause Deliveries', help="Queued deliveries are held, not lost, until this is unchecked.")
     queue_retry_schedule = fields.Char(
-        string='Retry Schedule', default=outbox.DEFAULT_RETRY_SCHEDULE, required=True,
+        string='Retry Schedule', default=DEFAULT_RETRY_SCHEDULE, required=True,
         help="Waits between the attempts of a queued delivery, e.g. '1m, 5m, 30m, 2h, 6h, 12h' "
              "(s, m, h, d); each is jittered by ±20% and a server's Retry-After is honoured. "
              "After the last one the delivery is dead.")
     sign_requests = fields.Boolean(
         help="Add Standard Webhooks signature headers (webhook-id, webhook-timestamp, webhook-signature).")
-    signing_secret = fields.Char(
+    signing_secret = Secret(
         groups='base.group_system',
         help="HMAC-SHA256 key: 'whsec_' followed by base64, or any text used as is.")
     log_ids = fields.One2many('bj.api.log', 'config_id', string='Logs')
-    log_count = fields.Integer(compute='_compute_log_count')
     job_ids = fields.One2many('bj.api.sync.job', 'config_id', string='Deliveries')
-    job_count = fields.Integer(compute='_compute_job_count')
-    action_ids = fields.One2many(
-        'ir.actions.server', 'bj_api_config_id', string='Linked Actions',
-        help="Server actions sending through this configuration, including those of its "
-             "scheduled actions and automation rules.")
-    cron_ids = fields.Many2many('ir.cron', compute='_compute_triggers', string='Scheduled Actions')
-    automation_ids = fields.Many2many('base.automation', compute='_compute_triggers', string='Automation Rules')
-    server_action_ids = fields.Many2many('ir.actions.server', compute='_compute_triggers', string='Server Actions')
-    cron_count = fields.Integer(compute='_compute_triggers')
-    automation_count = fields.Integer(compute='_compute_triggers')
-    server_action_count = fields.Integer(compute='_compute_triggers')
     last_sync_date = fields.Datetime(
         string='Last Scheduled Sync', readonly=True, copy=False,
         help="Start of the last scheduled sync that fully succeeded. A scheduled action set to "
              "'changed records only' sends the records written since then.")
-    last_success_date = fields.Datetime(
-        string='Last Success', compute='_compute_log_stats',
-        help="When a request of this configuration last succeeded.")
-    last_error_date = fields.Datetime(
-        string='Last Error', compute='_compute_log_stats',
-        help="When a request of this configuration last failed for good (after its retries).")
-    request_count_7d = fields.Integer(
-        string='Requests (7 days)', compute='_compute_log_stats',
-        help="Requests finished in the last 7 days, successful or failed; "
-             "retried attempts and skipped records are not counted.")
-    success_rate_7d = fields.Float(
-        string='Success Rate (7 days)', compute='_compute_log_stats',
-        help="Share of the requests of the last 7 days that succeeded.")
-    duration_avg_7d = fields.Integer(
-        string='Average Duration (ms)', compute='_compute_duration_stats',
-        help="Average duration of the HTTP attempts of the last 7 days, in milliseconds.")
-    duration_p95_7d = fields.Integer(
-        string='p95 Duration (ms)', compute='_compute_duration_stats',
-        help="95% of the HTTP attempts of the last 7 days took at most this long, in milliseconds.")
+
+    @api.depends('delivery_mode', 'max_retries', 'queue_retry_schedule')
+    def _compute_retry_summary(self):
+        for config in self:
+            if config.delivery_mode == 'queued':
+                try:
+                    waits = parse_schedule(config.queue_retry_schedule)
+                except ValueError:
+                    config.retry_summary = False
+                    continue
+                config.retry_summary = _(
+                    "Up to %(attempts)s attempts per delivery: the first right after commit, then one after "
+                    "each wait of the Retry Schedule (%(total)s in all); then the delivery is dead.",
+                    attempts=len(waits) + 1, total=_duration(sum(waits)))
+            else:
+                config.retry_summary = _(
+                    "Up to %(attempts)s attempts within the call: the first, then %(retries)s retries with "
+                    "exponential backoff (a few seconds); then the request is an error.",
+                    attempts=config.max_retries + 1, retries=config.max_retries)
+
+    def _read_group_groupby(self, groupby_spec, query):
+        self._refuse_secret(groupby_spec.split(':')[0].split('.')[0])
+        return super()._read_group_groupby(groupby_spec, query)
+
+    def _condition_to_sql(self, alias, fname, operator, value, query):
+        self._refuse_secret(fname)
+        return super()._condition_to_sql(alias, fname, operator, value, query)
+
+    def _refuse_secret(self, fname):
+        if isinstance(self._fields.get(fname), Secret):
+            raise UserError(_("%(field)s is secret: it cannot be searched or grouped by.",
+                              field=self._fields[fname].string))
 
     def _default_http_method_ids(self):
         return self.env.ref('bj_api_sync.http_method_post', raise_if_not_found=False)
 
-    def _compute_log_count(self):
-        counts = dict(self.env['bj.api.log']._read_group(
-            [('config_id', 'in', self.ids)], ['config_id'], ['__count']))
-        for config in self:
-            config.log_count = counts.get(config, 0)
-
-    def _compute_job_count(self):
-        counts = dict(self.env['bj.api.sync.job']._read_group(
-            [('config_id', 'in', self.ids), ('state', '!=', 'done')], ['config_id'], ['__count']))
-        for config in self:
-            config.job_count = counts.get(config, 0)
-
-    def _compute_log_stats(self):
-        Log = self.env['bj.api.log']
-        finished = [('config_id', 'in', self.ids), ('status', 'in', ('success', 'error'))]
-        last = {(config, status): date for config, status, date in Log._read_group(
-            finished, ['config_id', 'status'], ['create_date:max'])}
-        since = fields.Datetime.now() - timedelta(days=STATS_DAYS)
-        counts = {(config, status): count for config, status, count in Log._read_group(
-            finished + [('create_date', '>=', since)], ['config_id', 'status'], ['__count'])}
-        for config in self:
-            successes = counts.get((config, 'success'), 0)
-            total = successes + counts.get((config, 'error'), 0)
-            config.update({
-                'last_success_date': last.get((config, 'success'), False),
-                'last_error_date': last.get((config, 'error'), False),
-                'request_count_7d': total,
-                'success_rate_7d': successes / total if total else 0.0,
-            })
-
-    def _compute_duration_stats(self):
-        """Average and 95th percentile of the attempts' durations, one query for all configs."""
-        stats = {}
-        if self.ids:
-            self.env['bj.api.log'].flush_model(['config_id', 'duration_ms', 'attempt'])
-            self.env.cr.execute(SQL(
-                """SELECT config_id, AVG(duration_ms),
-                          PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY duration_ms)
-                     FROM bj_api_log
-                    WHERE config_id = ANY(%s) AND attempt > 0 AND duration_ms IS NOT NULL
-                      AND create_date >= %s
-                 GROUP BY config_id""",
-                self.ids, fields.Datetime.now() - timedelta(days=STATS_DAYS)))
-            stats = {config_id: (average, p95) for config_id, average, p95 in self.env.cr.fetchall()}
-        for config in self:
-            average, p95 = stats.get(config.id, (0, 0))
-            config.duration_avg_7d = round(average or 0)
-            config.duration_p95_7d = round(p95 or 0)
-
-    @api.depends('action_ids')
-    def _compute_triggers(self):
-        for config in self:
-            actions = config.action_ids
-            crons = self.env['ir.cron'].with_context(active_test=False).search(
-                [('ir_actions_server_id', 'in', actions.ids)])
-            automations = actions.with_context(active_test=False).base_automation_id
-            server_actions = actions.filtered(lambda action: action.usage == 'ir_actions_server')
-            config.update({
-                'cron_ids': crons, 'cron_count': len(crons),
-                'automation_ids': automations, 'automation_count': len(automations),
-                'server_action_ids': server_actions, 'server_action_count': len(server_actions),
-            })
-
-    def unlink(self):
-        # Triggers would break without their configuration: they go with it.
-        self.cron_ids.unlink()
-        self.automation_ids.unlink()
-        return super().unlink()
 
     def _label(self):
         return f'BJ API config "{self.name}"'
@@ -255,7 +192,7 @@ class BjApiSyncConfig(models.Model):
     def _check_retry_schedule(self):
         for config in self:
             try:
-                outbox.parse_schedule(config.queue_retry_schedule)
+                parse_schedule(config.queue_retry_schedule)
             except ValueError as error:
                 raise ValidationError(_('%(config)s: %(error)s', config=config._label(), error=error)) from None
 
@@ -287,162 +224,13 @@ class BjApiSyncConfig(models.Model):
             except MappingError as error:
                 raise ValidationError(str(error)) from None
 
-    @api.model
-    def _make_outbound_http_request(self, record_ids=None, config_id_ref=None, timeout=None, queued=None):
-        """Send ``record_ids`` through a config and return the result dict (SPEC §3).
-
-        ``config_id_ref`` is an id, an XML id or a config record; it may be omitted
-        when called on one config. ``queued`` overrides the config's delivery mode:
-        queued calls store deliveries in this transaction and return their
-        ``job_ids``. HTTP and network failures are logged and reported, never
-        raised; configuration errors raise UserError.
-        """
-        config = self._outbound_config(config_id_ref)
-        call = Call(config, config._records_of(record_ids), timeout=timeout)
-        if config._is_queued(queued):
-            return outbox.enqueue(call)
-        return call.run()
-
-    def _is_queued(self, queued=None):
-        return self.delivery_mode == 'queued' if queued is None else bool(queued)
-
-    def _outbound_config(self, ref):
-        """The config ``ref`` designates, as superuser (it reads secrets), checked for sending."""
-        Config = self.sudo().with_context(active_test=False)
-        if ref in (None, False):
-            if len(self) != 1:
-                raise UserError(_("BJ API: say which configuration to use (config_id_ref), "
-                                  "or call the method on one configuration."))
-            config = Config.browse(self.id)
-        elif isinstance(ref, models.BaseModel):
-            if ref._name != self._name or len(ref) != 1:
-                raise UserError(_("BJ API: %(ref)s is not one API configuration.", ref=ref))
-            config = Config.browse(ref.id)
-        elif isinstance(ref, str) and not ref.strip().isdigit():
-            config = Config.env.ref(ref.strip(), raise_if_not_found=False)
-            if config is None or config._name != self._name:
-                raise UserError(_("BJ API: no API configuration has the XML id '%(ref)s'.", ref=ref))
-        else:
-            try:
-                config = Config.browse(int(ref))
-            except (TypeError, ValueError):
-                raise UserError(_("BJ API: %(ref)r does not designate an API configuration.", ref=ref)) from None
-        if not config.exists():
-            raise UserError(_("BJ API: the API configuration %(ref)s does not exist.", ref=ref))
-        if config.request_type != 'out':
-            raise UserError(_("%(config)s is not an outbound (Out) configuration.", config=config._label()))
-        if len(config.http_method_ids) != 1:
-            raise UserError(_("%(config)s needs exactly one HTTP method.", config=config._label()))
-        return config
-
-    def _records_of(self, record_ids):
-        """``record_ids`` (records, a record, an id or ids) as records of this config's model."""
-        Model = self.env[self.model_name]
-        if isinstance(record_ids, models.BaseModel):
-            if record_ids._name != self.model_name:
-                raise UserError(_(
-                    "%(config)s sends %(model)s records, not %(given)s.",
-                    config=self._label(), model=self.model_name, given=record_ids._name))
-            return Model.browse(record_ids.ids)
-        if record_ids in (None, False):
-            return Model
-        ids = [record_ids] if isinstance(record_ids, int) else list(record_ids)
-        if not all(isinstance(record_id, int) for record_id in ids):
-            raise UserError(_("%(config)s: record ids must be integers, got %(ids)r.", config=self._label(), ids=ids))
-        return Model.browse(ids)
-
-    def _send_from_server_action(self, records):
-        """Code of server actions created from the config (Action menu of the model's views).
-
-        Sends now and returns a notification telling how it went.
-        """
-        result = self._make_outbound_http_request(records)
-        sent = [request for request in result['requests'] if request['success']]
-        if result['errors']:
-            message = _("%(sent)s request(s) sent, %(failed)s failed: %(error)s", sent=len(sent),
-                        failed=len(result['errors']), error=result['errors'][0])
-        else:
-            message = _("%(sent)s request(s) sent, %(skipped)s record(s) skipped.",
-                        sent=len(sent), skipped=len(result['skipped_ids']))
-        return {
-            'type': 'ir.actions.client',
-            'tag': 'display_notification',
-            'params': {
-                'title': self.name,
-                'message': message,
-                'type': 'danger' if result['errors'] else 'success',
-                'sticky': bool(result['errors']),
-            },
-        }
-
-    def _send_from_automation(self, records, queued=None):
-        """Code of automation rules created from the config: one delivery per record
-        per transaction, sent (or queued) at commit (SPEC §7). Never breaks the user's operation."""
-        try:
-            config = self._outbound_config(None)
-        except UserError as error:
-            LogBook(self.env).write({
-                'config_id': self.id, 'name': self.name, 'status': 'error', 'attempt': 0,
-                'res_model': records._name, 'res_ids': ','.join(map(str, records.ids)),
-                'error_message': str(error),
-            })
-            return
-        after_commit.enqueue(config, config._records_of(records), queued=config._is_queued(queued))
-
-    def _run_scheduled_sync(self, changed_only=False):
-        """Code of scheduled actions created from the config: send every record of the domain
-        (by pages when paginated); with ``changed_only``, only those written since the last
-        fully successful run."""
-        config = self._outbound_config(None)
-        started = fields.Datetime.now()
-        records = config.env[config.model_name]
-        if config.active:
-            domain = eval_domain(config.env, config.domain, config._label())
-            if changed_only and config.last_sync_date:
-                domain += [('write_date', '>=', config.last_sync_date)]
-            # Odoo's usual semantics: archived records only if the domain asks for them.
-            records = records.with_context(active_test=True).search(domain, order='id')
-        result = Call(config, records, in_domain=True).run()
-        if config.active and result['success']:
-            config.last_sync_date = started
-        return result
-
-    def _open_list(self, model, records, name):
-        return {
-            'type': 'ir.actions.act_window',
-            'name': name,
-            'res_model': model,
-            'view_mode': 'list,form',
-            'domain': [('id', 'in', records.ids)],
-            'context': {'active_test': False},
-        }
-
     def action_open_jobs(self):
-        action = self._open_list('bj.api.sync.job', self.job_ids, _("Deliveries"))
-        action['domain'] = [('config_id', 'in', self.ids)]
-        action['context'] = {'search_default_not_done': 1}
-        return action
-
-    def action_open_crons(self):
-        return self._open_list('ir.cron', self.cron_ids, _("Scheduled Actions"))
-
-    def action_open_automations(self):
-        return self._open_list('base.automation', self.automation_ids, _("Automation Rules"))
-
-    def action_open_server_actions(self):
-        return self._open_list('ir.actions.server', self.server_action_ids, _("Server Actions"))
-
-    def action_create_trigger(self):
-        """Open the wizard that creates a scheduled action, automation rule or server action."""
+        """Every delivery of the config, newest first: what is waiting and what went out."""
         self.ensure_one()
-        return {
-            'type': 'ir.actions.act_window',
-            'name': _("Create Trigger"),
-            'res_model': 'bj.api.sync.trigger.wizard',
-            'view_mode': 'form',
-            'target': 'new',
-            'context': {'default_config_id': self.id, 'default_kind': self.env.context.get('trigger_kind', 'cron')},
-        }
+        action = self.env['ir.actions.act_window']._for_xml_id('bj_api_sync.action_bj_api_sync_job')
+        action['domain'] = [('config_id', '=', self.id)]
+        action['context'] = {'default_config_id': self.id}
+        return action
 
     def action_open_logs(self):
         self.ensure_one()
@@ -467,3 +255,11 @@ class BjApiSyncConfig(models.Model):
         """Send the first record of the domain now, notify the outcome and open its log."""
         self.ensure_one()
         return self.env['bj.api.sync.preview.wizard'].create({'config_id': self.id}).action_send_test()
+
+
+def _duration(seconds):
+    """'20 h 36 min', '6 min', '45 s': a total wait, roughly."""
+    hours, minutes = divmod(round(seconds) // 60, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{round(seconds)} s"

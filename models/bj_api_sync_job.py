@@ -5,6 +5,8 @@ from odoo.exceptions import UserError
 from odoo.tools.sql import create_index
 
 from ..engine import outbox
+from ..engine.outcome import DEAD, DONE, FAILED, PENDING, RUNNING
+from ..engine.profile import parse_schedule
 
 
 class BjApiSyncJob(models.Model):
@@ -23,17 +25,19 @@ class BjApiSyncJob(models.Model):
     config_id = fields.Many2one(
         'bj.api.sync.config', string='API Configuration', required=True, ondelete='cascade', index=True)
     state = fields.Selection([
-        ('pending', 'Pending'),
-        ('running', 'Running'),
-        ('done', 'Done'),
-        ('failed', 'Failed'),
-        ('dead', 'Dead'),
-    ], default='pending', required=True, index=True, copy=False,
+        (PENDING, 'Pending'),
+        (RUNNING, 'Running'),
+        (DONE, 'Done'),
+        (FAILED, 'Failed'),
+        (DEAD, 'Dead'),
+    ], default=PENDING, required=True, index=True, copy=False,
         help="Pending: waiting for its next attempt. Failed: refused by the server (not retried). "
              "Dead: every attempt of the retry schedule failed.")
     http_method = fields.Char(string='Method', required=True)
-    url = fields.Char(string='URL', required=True)
-    body = fields.Text(help="The request body as built when the change was made (JSON).")
+    body = fields.Text(help="The payload as built when the change was made (JSON). The request is finished "
+                            "when it is sent: URL, headers, authentication and signatures come from the "
+                            "configuration as it is then.")
+    url_values = fields.Text(string='URL Values', help="Values of the URL's {placeholders}, taken from the payload (JSON).")
     res_model = fields.Char(string='Model')
     res_ids = fields.Char(string='Record IDs')
     ordering_key = fields.Char(
@@ -41,8 +45,10 @@ class BjApiSyncJob(models.Model):
     idempotency_key = fields.Char(
         required=True, readonly=True, copy=False, default=lambda self: str(uuid.uuid4()),
         help="Sent as the Idempotency-Key header on every attempt, so the receiver can drop duplicates.")
-    attempts = fields.Integer(default=0, readonly=True, copy=False)
-    max_attempts = fields.Integer(readonly=True)
+    attempts = fields.Integer(default=0, readonly=True, copy=False, help="Attempts made so far.")
+    max_attempts = fields.Integer(
+        string='Attempts Allowed', readonly=True,
+        help="The first attempt plus one retry per wait of the configuration's retry schedule.")
     next_attempt_at = fields.Datetime(
         string='Next Attempt', default=lambda self: self.env.cr.now(), index=True, readonly=True, copy=False)
     lease_until = fields.Datetime(
@@ -66,18 +72,18 @@ class BjApiSyncJob(models.Model):
 
     def action_retry_now(self):
         """Failed or dead deliveries get a fresh series of attempts, starting now."""
-        jobs = self.filtered(lambda job: job.state in ('failed', 'dead'))
+        jobs = self.filtered(lambda job: job.state in (FAILED, DEAD))
         if not jobs:
             raise UserError(_("Only failed or dead deliveries can be retried."))
         for job in jobs:
-            job.write({'state': 'pending', 'attempts': 0, 'next_attempt_at': self.env.cr.now(), 'last_error': False,
-                       'max_attempts': len(outbox.parse_schedule(job.config_id.queue_retry_schedule)) + 1})
+            job.write({'state': PENDING, 'attempts': 0, 'next_attempt_at': self.env.cr.now(), 'last_error': False,
+                       'max_attempts': len(parse_schedule(job.config_id.queue_retry_schedule)) + 1})
         outbox.wake_dispatcher(self.env)
         return True
 
     def action_replay(self):
         """Send a delivered job again, as a new delivery with its own idempotency key."""
-        jobs = self.filtered(lambda job: job.state == 'done')
+        jobs = self.filtered(lambda job: job.state == DONE)
         if not jobs:
             raise UserError(_("Only delivered (done) jobs can be replayed."))
         replays = self.browse()
@@ -93,7 +99,11 @@ class BjApiSyncJob(models.Model):
         """Scheduled action: send due jobs, each in its own transaction."""
         return outbox.dispatch(self.env.registry)
 
-    @api.model
-    def _cron_cleanup(self):
-        """Scheduled action: remove done deliveries and logs past the retention period."""
+    @api.autovacuum
+    def _gc_done_deliveries_and_logs(self):
+        """Odoo's daily clean-up: remove done deliveries and logs past the retention period."""
         return outbox.cleanup(self.env)
+
+    def record_ids(self):
+        """The ids of the records this delivery carries."""
+        return [int(record_id) for record_id in (self.res_ids or '').split(',') if record_id]

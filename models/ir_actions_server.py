@@ -11,7 +11,7 @@ class IrActionsServer(models.Model):
         help="The API configuration this action (or its scheduled action / automation rule) sends through.")
 
     def _get_eval_context(self, action=None):
-        """Actions and crons on API configurations get the guide's names (SPEC §7).
+        """Actions and crons on API configurations get the guide's names (docs/reference.md, "Triggers").
 
         The guide's cron code writes ``datetime.now() - timedelta(hours=1)`` and
         ``self.env...``: ``datetime`` works as module and class, ``timedelta`` and

@@ -12,3 +12,4 @@ from . import test_outbox_concurrency
 from . import test_preview
 from . import test_ui
 from . import test_i18n
+from . import test_engine_defects

@@ -1,4 +1,4 @@
-"""Models, data, menus, views and save-time constraints of a configuration (SPEC §1-2, §8 URL rule)."""
+"""Models, data, menus, views and save-time constraints of a configuration (docs/reference.md: fields, URL rule)."""
 from psycopg2 import IntegrityError
 
 from odoo.exceptions import ValidationError

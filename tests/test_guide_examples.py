@@ -1,4 +1,4 @@
-"""The user guide's configurations, run as written (SPEC: "Every configuration and code
+"""The user guide's configurations, run as written (README: "Every configuration and code
 example in it must work on this addon as written").
 
 Hosts point at the local FakeApi; the guide's URL paths are kept.

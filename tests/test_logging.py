@@ -1,4 +1,4 @@
-"""SPEC §2 (bj.api.log), §3 (logs survive a rollback), §6 (one row per attempt), §8 (secrets masked)."""
+"""Logs (docs/reference.md, "Logs"): rows survive a rollback, one row per attempt, secrets masked."""
 import base64
 import json
 import logging
@@ -228,7 +228,7 @@ class TestSecretMasking(BjApiCase):
 
 @tagged('post_install', '-at_install', 'bj_api_sync')
 class TestLogsSurviveRollback(BjApiCase):
-    """SPEC §3: the log rows of a call survive a rollback of the caller's transaction.
+    """The log rows of a call survive a rollback of the caller's transaction.
 
     The test transaction (self.cr) must not be rolled back, so this works with real,
     committed cursors and removes what it committed afterwards.

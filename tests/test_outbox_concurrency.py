@@ -45,7 +45,6 @@ class TestOutboxConcurrency(BjApiCase):
                 'name': f'job {number}',
                 'config_id': config.id,
                 'http_method': 'POST',
-                'url': self.api.url('/concurrent'),
                 'body': f'{{"number": {number}}}',
                 'res_model': 'res.partner',
                 'res_ids': str(900000 + number % RECORDS),

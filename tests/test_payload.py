@@ -1,4 +1,4 @@
-"""Mapping lines → JSON payload (SPEC §4), checked on what the external API received."""
+"""Mapping lines → JSON payload (docs/reference.md, "Values"), checked on what the external API received."""
 import base64
 import datetime
 import re

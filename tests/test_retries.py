@@ -1,11 +1,13 @@
-"""SPEC §6 and the guide's "Обробка помилок" scenarios: what is retried, how long we wait, what is logged."""
+"""Retries (docs/reference.md) and the guide's "Обробка помилок" scenarios: what is retried, how long we wait, what is logged."""
 import email.utils
 import time
+from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from ..engine import transport
-from ..engine.transport import Attempt, HttpRequest, RetryPolicy
+from ..engine.outbound import Outbound
+from ..engine.planning import Planned
+from ..engine.profile import Backoff, Schedule
 from .common import BjApiCase, Reply, free_port_url
 
 
@@ -148,12 +150,12 @@ class TestRetries(BjApiCase):
         self.assertFalse(result['success'])
         self.assertIsNone(result['status_code'])
         self.assertEqual(len(result['errors']), 1)
-        self.assertIn('ConnectionError', result['errors'][0])
+        self.assertRegex(result['errors'][0], r'^Connection refused by 127\.0\.0\.1:\d+$')
         logs = self.logs(config)
         self.assertEqual(logs.mapped('status'), ['retry', 'retry', 'error'])
         self.assertEqual(logs.mapped('attempt'), [1, 2, 3])
+        self.assertEqual(set(logs.mapped('error_message')), {result['errors'][0]})
         self.assertFalse(any(logs.mapped('response_status_code')))
-        self.assertTrue(all('Connection' in log.error_message for log in logs))
 
     def test_connection_refused_then_other_records_still_sent(self):
         # Graceful degradation: a failing call neither raises nor stops the caller.
@@ -172,7 +174,7 @@ class TestRetries(BjApiCase):
         self.assertEqual(len(self.api.received), 2)
         first, second = self.logs(config)
         self.assertEqual((first.status, first.attempt), ('retry', 1))
-        self.assertIn('Timeout', first.error_message)
+        self.assertRegex(first.error_message, r'^No answer from 127\.0\.0\.1:\d+ within 0\.3 s$')
         self.assertFalse(first.response_status_code)
         self.assertEqual((second.status, second.attempt), ('success', 2))
 
@@ -201,56 +203,56 @@ class TestRetries(BjApiCase):
 
 @tagged('post_install', '-at_install', 'bj_api_sync')
 class TestRetryPolicy(BjApiCase):
-    """Unit tests of the backoff policy and of ``transport.send`` with a fake sleep."""
+    """Unit tests of the backoff rule and of the front door's attempts (``Outbound.send``) with a fake sleep."""
 
     def test_exponential_backoff_with_jitter(self):
-        policy = RetryPolicy(max_retries=10, backoff_base=0.5, backoff_max=8.0)
+        policy = Backoff(max_retries=10, base=0.5, cap=8.0)
         for number in range(1, 9):
             ceiling = min(8.0, 0.5 * 2 ** (number - 1))
-            delays = [policy.delay(Attempt(number=number, duration_ms=0)) for _ in range(300)]
+            delays = [policy.wait(number) for _ in range(300)]
             self.assertTrue(all(0 <= delay <= ceiling for delay in delays), (number, ceiling, max(delays)))
             # Full jitter: spread over the whole range, reaching near the ceiling.
             self.assertGreater(max(delays), ceiling * 0.7, number)
             self.assertLess(min(delays), ceiling * 0.3, number)
             self.assertGreater(len(set(delays)), 250)
-        # The ceiling grows: base, 2*base, 4*base... up to backoff_max.
-        averages = [
-            sum(policy.delay(Attempt(number=number, duration_ms=0)) for _ in range(400)) / 400
-            for number in (1, 2, 3, 4)
-        ]
+        # The ceiling grows: base, 2*base, 4*base... up to the cap.
+        averages = [sum(policy.wait(number) for _ in range(400)) / 400 for number in (1, 2, 3, 4)]
         self.assertEqual(averages, sorted(averages))
         self.assertGreater(averages[3], 2 * averages[0])
 
     def test_retry_after_wins_and_is_capped(self):
-        policy = RetryPolicy(backoff_base=0.5, backoff_max=8.0, retry_after_max=60.0)
-        self.assertEqual(policy.delay(Attempt(number=1, duration_ms=0, retry_after=7)), 7)
-        self.assertEqual(policy.delay(Attempt(number=5, duration_ms=0, retry_after=0)), 0)
-        self.assertEqual(policy.delay(Attempt(number=1, duration_ms=0, retry_after=3600)), 60.0)
-        self.assertEqual(RetryPolicy(retry_after_max=2).delay(Attempt(number=1, duration_ms=0, retry_after=30)), 2)
+        policy = Backoff(base=0.5, cap=8.0, retry_after_max=60.0)
+        self.assertEqual(policy.wait(1, retry_after=7), 7)
+        self.assertEqual(policy.wait(5, retry_after=0), 0)
+        self.assertEqual(policy.wait(1, retry_after=3600), 60.0)
+        self.assertEqual(Backoff(retry_after_max=2).wait(1, retry_after=30), 2)
 
     def test_defaults(self):
-        policy = RetryPolicy()
+        policy = Backoff()
         self.assertEqual(policy.max_retries, 3)
-        self.assertGreater(policy.backoff_max, policy.backoff_base)
+        self.assertEqual(policy.max_attempts, 4)
+        self.assertGreater(policy.cap, policy.base)
         self.assertGreater(policy.retry_after_max, 0)
 
-    def _send(self, policy, timeout=(2, 2)):
-        delays, attempts = [], []
-        request = HttpRequest('POST', self.api.url('/unit'), {'Content-Type': 'application/json'}, b'{"a": 1}')
-        last = transport.send(request, timeout, policy,
-                              on_attempt=lambda attempt, will_retry: attempts.append((attempt, will_retry)),
-                              sleep=delays.append)
-        return last, attempts, delays
+    def _send(self, policy, url=None, timeout=(2, 2)):
+        """One request through the front door: (last verdict, its attempts' logs, the waits slept)."""
+        config = self.make_config(url=url or self.api.url('/unit'), lines=[('name', 'name')])
+        outbound = Outbound(config.sudo(), timeout=timeout)
+        delays = []
+        with patch.object(Outbound, 'sleep', delays.append):
+            verdict = outbound.send(Planned([1], body={'a': 1}, url_values={}), 'key-1', policy)
+        return verdict, self.logs(config), delays
 
     def test_send_with_fake_sleep(self):
         self.api.reply(Reply(503), Reply(502), Reply(429, headers={'Retry-After': '7'}), Reply(503), Reply(201))
-        policy = RetryPolicy(max_retries=5, backoff_base=0.5, backoff_max=1.5, retry_after_max=60)
-        last, attempts, delays = self._send(policy)
-        self.assertTrue(last.ok)
-        self.assertEqual(last.status_code, 201)
-        self.assertEqual(last.number, 5)
-        self.assertEqual([(a.number, a.status_code, retry) for a, retry in attempts],
-                         [(1, 503, True), (2, 502, True), (3, 429, True), (4, 503, True), (5, 201, False)])
+        policy = Backoff(max_retries=5, base=0.5, cap=1.5, retry_after_max=60)
+        verdict, logs, delays = self._send(policy)
+        self.assertEqual(verdict.state, 'done')
+        self.assertEqual(verdict.attempt.status_code, 201)
+        self.assertEqual(verdict.number, 5)
+        self.assertEqual([(log.attempt, log.response_status_code, log.status) for log in logs],
+                         [(1, 503, 'retry'), (2, 502, 'retry'), (3, 429, 'retry'), (4, 503, 'retry'),
+                          (5, 201, 'success')])
         self.assertEqual(len(delays), 4)
         self.assertTrue(0 <= delays[0] <= 0.5, delays)
         self.assertTrue(0 <= delays[1] <= 1.0, delays)
@@ -258,54 +260,63 @@ class TestRetryPolicy(BjApiCase):
         self.assertTrue(0 <= delays[3] <= 1.5, delays)
         self.assertEqual(len(self.api.received), 5)
         self.assertEqual(self.api.received[0].json, {'a': 1})
+        # Every attempt of one request carries the same idempotency key.
+        self.assertEqual({received.headers['Idempotency-Key'] for received in self.api.received}, {'key-1'})
 
     def test_send_retry_after_capped(self):
         self.api.reply(Reply(429, headers={'Retry-After': '3600'}))
-        last, _attempts, delays = self._send(RetryPolicy(max_retries=1, retry_after_max=5))
-        self.assertTrue(last.ok)
+        verdict, _logs, delays = self._send(Backoff(max_retries=1, retry_after_max=5))
+        self.assertEqual(verdict.state, 'done')
         self.assertEqual(delays, [5])
 
     def test_send_retry_after_http_date(self):
         when = email.utils.formatdate(time.time() + 5, usegmt=True)
         self.api.reply(Reply(503, headers={'Retry-After': when}))
-        last, _attempts, delays = self._send(RetryPolicy(max_retries=1, retry_after_max=60))
-        self.assertTrue(last.ok)
+        verdict, _logs, delays = self._send(Backoff(max_retries=1, retry_after_max=60))
+        self.assertEqual(verdict.state, 'done')
         [delay] = delays
         self.assertTrue(3 <= delay <= 5.5, delay)
 
     def test_send_retry_after_invalid_falls_back_to_backoff(self):
         self.api.reply(Reply(503, headers={'Retry-After': 'soon, maybe'}))
-        last, _attempts, delays = self._send(RetryPolicy(max_retries=1, backoff_base=0.25, backoff_max=1))
-        self.assertTrue(last.ok)
+        verdict, _logs, delays = self._send(Backoff(max_retries=1, base=0.25, cap=1))
+        self.assertEqual(verdict.state, 'done')
         [delay] = delays
         self.assertTrue(0 <= delay <= 0.25, delay)
 
     def test_send_stops_after_max_retries(self):
         self.api.default = Reply(500)
-        last, attempts, delays = self._send(RetryPolicy(max_retries=2, backoff_base=0.5))
-        self.assertEqual(last.status_code, 500)
-        self.assertEqual(last.number, 3)
-        self.assertEqual([retry for _attempt, retry in attempts], [True, True, False])
+        verdict, logs, delays = self._send(Backoff(max_retries=2, base=0.5))
+        self.assertEqual(verdict.state, 'dead')
+        self.assertEqual(verdict.attempt.status_code, 500)
+        self.assertEqual(verdict.number, 3)
+        self.assertEqual(logs.mapped('status'), ['retry', 'retry', 'error'])
         self.assertEqual(len(delays), 2)
 
     def test_send_does_not_retry_client_errors(self):
         self.api.reply(Reply(400))
-        last, attempts, delays = self._send(RetryPolicy(max_retries=3))
-        self.assertEqual(last.status_code, 400)
-        self.assertFalse(last.retryable)
-        self.assertEqual(len(attempts), 1)
+        verdict, logs, delays = self._send(Backoff(max_retries=3))
+        self.assertEqual(verdict.state, 'failed')
+        self.assertEqual(verdict.attempt.status_code, 400)
+        self.assertEqual(len(logs), 1)
         self.assertEqual(delays, [])
 
     def test_send_network_error_never_raises(self):
-        request = HttpRequest('GET', free_port_url(), {}, None)
-        delays, attempts = [], []
-        last = transport.send(request, (1, 1), RetryPolicy(max_retries=2, backoff_base=1),
-                              on_attempt=lambda attempt, will_retry: attempts.append(will_retry),
-                              sleep=delays.append)
-        self.assertFalse(last.ok)
-        self.assertIsNone(last.status_code)
-        self.assertTrue(last.retryable)
-        self.assertIn('ConnectionError', last.error)
-        self.assertEqual(attempts, [True, True, False])
+        verdict, logs, delays = self._send(Backoff(max_retries=2, base=1), url=free_port_url(), timeout=(1, 1))
+        self.assertEqual(verdict.state, 'dead')
+        self.assertIsNone(verdict.attempt.status_code)
+        self.assertTrue(verdict.attempt.retryable)
+        self.assertRegex(verdict.error, r'^Connection refused by 127\.0\.0\.1:\d+$')
+        self.assertEqual(logs.mapped('status'), ['retry', 'retry', 'error'])
         self.assertEqual(len(delays), 2)
         self.assertTrue(all(0 <= d <= 2 for d in delays))
+
+    def test_queued_schedule_waits_and_counts_attempts(self):
+        schedule = Schedule((60, 300))
+        self.assertEqual(schedule.max_attempts, 3)
+        for number, base in ((1, 60), (2, 300), (5, 300)):
+            waits = [schedule.wait(number) for _ in range(200)]
+            self.assertTrue(all(base * 0.8 <= wait <= base * 1.2 for wait in waits), (number, min(waits), max(waits)))
+        # Never before the server's Retry-After, which is capped at a day.
+        self.assertEqual(schedule.wait(1, retry_after=3600), 3600)
+        self.assertEqual(schedule.wait(1, retry_after=10 ** 9), 86400)

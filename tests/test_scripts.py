@@ -1,4 +1,4 @@
-"""Python mapping lines and payload scripts (SPEC §5), including the user guide's examples."""
+"""Python mapping lines and payload scripts (docs/reference.md, "Scripts"), including the user guide's examples."""
 import datetime
 
 from odoo.exceptions import ValidationError

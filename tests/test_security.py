@@ -1,4 +1,4 @@
-"""Access rights and secrets (SPEC §8): admins configure, secrets never leak into logs or errors."""
+"""Access rights and secrets (docs/reference.md, "Security"): admins configure, secrets never leak into logs or errors."""
 import base64
 
 from odoo.exceptions import AccessError, UserError, ValidationError

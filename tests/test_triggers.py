@@ -1,4 +1,4 @@
-"""Triggers (SPEC §7, issue "Triggers"): server actions, scheduled actions, automation rules."""
+"""Triggers (docs/reference.md, "Triggers"): server actions, scheduled actions, automation rules."""
 import datetime
 from unittest.mock import patch
 
@@ -71,7 +71,7 @@ class TestServerActions(TriggerCase):
         partner = self.env['res.partner'].create({'name': 'A'})
         result = action.with_context(active_model='res.partner', active_ids=partner.ids, active_id=partner.id).run()
         self.assertEqual(result['params']['type'], 'danger')
-        self.assertIn('ConnectionError', result['params']['message'])
+        self.assertIn('Connection refused by 127.0.0.1:', result['params']['message'])
 
     def test_guide_server_action_snippet_verbatim(self):
         self.env['ir.model.data'].create({

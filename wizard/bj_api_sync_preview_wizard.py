@@ -1,15 +1,15 @@
 """Preview Payload and Send Test: what a configuration would send for one sample record.
 
-Everything is built by the engine (``Call.prepare()`` plans the request,
-``Delivery`` gives its headers and masks secrets); this wizard only shows it.
+Everything is built by the engine's front door (``Outbound``: planned, then
+finished as it would be sent, secrets masked); this wizard only shows it.
 """
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..engine import arguments
 from ..engine.logbook import headers_text
-from ..engine.outbound import Call, Delivery
-from ..engine.sandbox import eval_domain
-from ..engine.transport import RetryPolicy
+from ..engine.outbound import Outbound
+from ..engine.request import RequestError
 from ..models.bj_api_log import pretty_json
 
 # Each request gets its own Idempotency-Key (and webhook-id when signing) when it is sent.
@@ -51,13 +51,11 @@ class BjApiSyncPreviewWizard(models.TransientModel):
         config = self.config_id
         if not config.model_name or config.model_name not in self.env:
             return False
-        Model = self.env[config.model_name]
         try:
-            domain = eval_domain(self.env, config.domain, config._label())
             with self.env.cr.savepoint(flush=False):
-                return Model.search(domain, limit=1).id
+                return Outbound(config.sudo()).planner.search(limit=1).id
         except Exception:  # noqa: BLE001 - the preview then shows what is wrong with the domain
-            return Model.search([], limit=1).id
+            return self.env[config.model_name].search([], limit=1).id
 
     @api.depends('config_id', 'res_id')
     def _compute_preview(self):
@@ -74,43 +72,48 @@ class BjApiSyncPreviewWizard(models.TransientModel):
             return values
         try:
             with self.env.cr.savepoint(flush=False):
-                config, records = self._config_and_records()
-                planned = list(Call(config, records).prepare())
-                delivery = Delivery(config, records._name)
+                outbound, records = self._outbound_and_records()
+                planned = list(outbound.plan(records))
         except Exception as error:  # noqa: BLE001 - shown as the error that would stop the call
             values['preview_error'] = str(error)
             return values
-        redact = delivery.redactor
+        config, outcomes = outbound.planner.config, outbound.outcomes
+        redact = outcomes.redactor
         notices, errors = [], []
         for item in planned:
             if item.skipped:
-                notices.append(item.skipped)
-            elif item.error:
-                errors.append(redact.text(item.error))
-            else:
-                values.update(
-                    preview_method=delivery.method,
-                    preview_url=redact.url(item.url),
-                    preview_headers=headers_text(redact.headers(delivery.request_headers(SAMPLE_KEY, item.body))),
-                    preview_body=redact.text(pretty_json(item.body.decode())) if item.body else False,
-                )
-                if not item.body:
-                    notices.append(_("%(method)s sends no body: the payload's keys are in the URL's query string.",
-                                     method=delivery.method))
-                if config.is_paginated:
-                    notices.append(_(
-                        "Paginated: each request carries up to %(size)s records as a JSON array; "
-                        "this preview shows the page holding the sample record only.", size=config.page_size))
+                notices.append(outcomes.text(item.skipped))
+                continue
+            try:
+                request = outbound.finish(item, SAMPLE_KEY) if not item.error else None
+            except RequestError as error:
+                item.error = error.args[0]
+            if item.error:
+                errors.append(outcomes.text(item.error))
+                continue
+            values.update(
+                preview_method=request.method,
+                preview_url=redact.url(request.url),
+                preview_headers=headers_text(redact.headers(request.headers)),
+                preview_body=redact.text(pretty_json(request.body.decode())) if request.body else False,
+            )
+            if not request.body:
+                notices.append(_("%(method)s sends no body: the payload's keys are in the URL's query string.",
+                                 method=request.method))
+            if config.is_paginated:
+                notices.append(_(
+                    "Paginated: each request carries up to %(size)s records as a JSON array; "
+                    "this preview shows the page holding the sample record only.", size=config.page_size))
         if not config.active:
             notices.append(_("Unarchive the configuration to preview and send its requests."))
         values['preview_error'] = '\n'.join(errors) or False
         values['preview_notice'] = '\n'.join(notices) or False
         return values
 
-    def _config_and_records(self):
-        """The configuration as the engine sends it (superuser, checked) and the sample as records."""
-        config = self.env['bj.api.sync.config']._outbound_config(self.config_id)
-        return config, config._records_of(self.res_id)
+    def _outbound_and_records(self):
+        """The front door of the configuration (checked for sending) and the sample as records."""
+        config = arguments.outbound_config(self.env['bj.api.sync.config'], self.config_id)
+        return Outbound(config), arguments.records_of(config, self.res_id)
 
     def action_send_test(self):
         """Send the sample record's request now (one attempt, no retry), notify the outcome and open its log."""
@@ -119,9 +122,9 @@ class BjApiSyncPreviewWizard(models.TransientModel):
             raise UserError(_(
                 "%(config)s: no record of %(model)s matches the filter domain; open Preview Payload to pick a "
                 "sample record.", config=self.config_id._label(), model=self.res_model))
-        config, records = self._config_and_records()
-        delivery = Delivery(config, records._name, policy=RetryPolicy(max_retries=0))
-        result = delivery.deliver(Call(config, records).plan())
+        outbound, records = self._outbound_and_records()
+        config = outbound.planner.config
+        result = outbound.deliver(outbound.plan_or_raise(records), rule=outbound.single_attempt())
         log = self.env['bj.api.log'].browse(result['log_ids'][-1:])
         if result['skipped_ids'] and not result['requests']:
             kind, message = 'warning', log.error_message

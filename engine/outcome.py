@@ -1,0 +1,115 @@
+"""The one step after every attempt: decide what it means, then log it once.
+
+A verdict is one of the delivery states below. Immediate calls wait and try
+again within the call while the verdict is ``RETRY``; the outbox reschedules
+the delivery instead (``engine/outbox.py``). Either way the attempt's log row
+is written here, once, with its final status.
+"""
+import dataclasses
+import logging
+
+from odoo.tools.translate import LazyGettext
+
+from .logbook import LogBook, headers_text, truncate
+
+_logger = logging.getLogger(__name__)
+
+# Delivery (bj.api.sync.job) states; the first two are set by the outbox itself.
+PENDING = 'pending'
+RUNNING = 'running'
+DONE = 'done'
+RETRY = 'retry'        # failed, another attempt will follow (the job goes back to pending)
+FAILED = 'failed'      # refused for good: not worth another attempt
+DEAD = 'dead'          # retryable, but no attempt left
+UNFINISHED = (PENDING, RUNNING)
+
+# Log status of an attempt with this verdict.
+LOG_STATUS = {DONE: 'success', RETRY: 'retry', FAILED: 'error', DEAD: 'error'}
+
+
+@dataclasses.dataclass
+class Verdict:
+    state: str
+    number: int                 # the attempt's number (1 for the first)
+    wait: float = None          # RETRY: seconds before the next attempt
+    attempt: object = None      # the transport.Attempt, None when no request could be built
+    error: str = None           # masked and translated; None on success
+    log_id: int = None
+
+
+def decide(attempt, number, rule):
+    """The verdict on attempt ``number`` under a retry rule (``profile.Backoff`` or ``profile.Schedule``)."""
+    if attempt.ok:
+        return Verdict(DONE, number, attempt=attempt)
+    if not attempt.retryable:
+        return Verdict(FAILED, number, attempt=attempt)
+    if number >= rule.max_attempts:
+        return Verdict(DEAD, number, attempt=attempt)
+    return Verdict(RETRY, number, wait=rule.wait(number, attempt.retry_after), attempt=attempt)
+
+
+class Outcomes:
+    """Writes the log rows of one profile's requests, secrets masked, messages in the profile's language."""
+
+    def __init__(self, profile, env):
+        self.profile = profile
+        self.env = env(context=dict(env.context, lang=profile.lang))
+        self.redactor = profile.redactor()
+        self.book = LogBook(self.env)
+        self.log_ids = []
+
+    def text(self, message):
+        """A message (maybe a lazy translation) in the logs' language, secrets masked."""
+        if isinstance(message, LazyGettext):
+            message = self.env._(message)
+        return self.redactor.text(message)
+
+    def title(self, record_ids):
+        """'POST res.partner [7]', 'POST res.partner [7, 8, …] (100 records)': names logs and jobs."""
+        shown = ', '.join(map(str, record_ids[:5])) + (', …' if len(record_ids) > 5 else '')
+        count = f" ({len(record_ids)} records)" if len(record_ids) > 1 else ''
+        return f"{self.profile.method} {self.profile.model} [{shown}]{count}"
+
+    def skipped(self, record_ids, reason):
+        return self._write(record_ids, {'status': 'skipped', 'error_message': self.text(reason), 'attempt': 0})
+
+    def refused(self, record_ids, message, job_id=None, number=0):
+        """Nothing could be sent (the request could not be built): one error row."""
+        return self._write(record_ids, {
+            'status': 'error', 'error_message': self.text(message), 'attempt': number, 'job_id': job_id})
+
+    def attempted(self, record_ids, request, verdict, job_id=None):
+        """Log one attempt with its verdict; fills ``verdict.error`` and ``verdict.log_id``."""
+        attempt, redact = verdict.attempt, self.redactor
+        verdict.error = None if verdict.state == DONE else self.text(attempt.error)
+        masked_url = redact.url(request.url)
+        log = self._write(record_ids, {
+            'job_id': job_id,
+            'status': LOG_STATUS[verdict.state],
+            'url': masked_url,
+            'request_headers': headers_text(redact.headers(request.headers)),
+            'request_body': truncate(redact.text(request.body.decode() if request.body else '')),
+            'response_status_code': attempt.status_code,
+            'response_headers': headers_text(redact.headers(attempt.response_headers)),
+            'response_body': truncate(redact.text(attempt.response_text)),
+            'error_message': verdict.error,
+            'duration_ms': attempt.duration_ms,
+            'attempt': verdict.number,
+        })
+        verdict.log_id = log.id
+        _logger.info("BJ API %s %s -> %s in %d ms (attempt %d, %s)", request.method, masked_url,
+                     attempt.status_code or verdict.error, attempt.duration_ms, verdict.number, log.status)
+        return log
+
+    def _write(self, record_ids, values):
+        log = self.book.write({
+            'config_id': self.profile.config_id,
+            'name': self.title(record_ids),
+            'http_method': self.profile.method,
+            'url': self.redactor.url(self.profile.url),
+            'res_model': self.profile.model,
+            'res_ids': ','.join(map(str, record_ids)),
+            **values,
+        })
+        self.log_ids.append(log.id)
+        return log

@@ -1,0 +1,157 @@
+"""A config read once: the immutable value every later step works from.
+
+Planning, finishing, sending and logging all take a ``Profile``, never the
+config record, so a delivery queued now and sent later, in another transaction
+or process, runs on one consistent version of its config.
+"""
+import base64
+import dataclasses
+import random
+import re
+import typing
+from urllib.parse import urlsplit
+
+from requests.utils import get_auth_from_url
+
+from . import auth as auth_types
+from .logbook import SENSITIVE_HEADER, Redactor
+
+DEFAULT_RETRY_SCHEDULE = '1m, 5m, 30m, 2h, 6h, 12h'
+RETRY_JITTER = 0.2  # queued waits vary by ±20 % so failed deliveries don't come back in a wave
+_UNITS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}
+
+
+def parse_schedule(text):
+    """'1m, 5m, 2h' → [60, 300, 7200] seconds; ValueError naming what is wrong."""
+    waits = []
+    for part in re.split(r'[,\s]+', (text or '').strip()):
+        match = re.fullmatch(r'(\d+(?:\.\d+)?)([smhd]?)', part)
+        if not match:
+            raise ValueError(f"the retry schedule item '{part}' is not a duration such as 30s, 5m, 2h or 1d")
+        waits.append(float(match.group(1)) * _UNITS[match.group(2) or 's'])
+    return waits
+
+
+@dataclasses.dataclass(frozen=True)
+class Backoff:
+    """Immediate calls: retries within the call, exponential backoff with full jitter;
+    a server's ``Retry-After`` wins, capped."""
+    max_retries: int = 3
+    base: float = 1.0
+    cap: float = 30.0
+    retry_after_max: float = 60.0
+    in_process = True  # the caller waits and tries again itself
+
+    @property
+    def max_attempts(self):
+        return self.max_retries + 1
+
+    def wait(self, number, retry_after=None):
+        """Seconds to wait after attempt ``number`` (1-based)."""
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_max)
+        return random.uniform(0, min(self.cap, self.base * 2 ** (number - 1)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Queued deliveries: one wait per retry, jittered; never before the server's ``Retry-After``."""
+    waits: tuple
+    retry_after_max: float = 86400.0
+    in_process = False  # the delivery is rescheduled; a dispatcher tries again later
+
+    @property
+    def max_attempts(self):
+        return len(self.waits) + 1
+
+    def wait(self, number, retry_after=None):
+        seconds = self.waits[min(number, len(self.waits)) - 1] * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
+        if retry_after is not None:
+            seconds = max(seconds, min(retry_after, self.retry_after_max))
+        return seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """What a config says about sending, read once (secrets included: never store or show it)."""
+    config_id: int
+    name: str
+    active: bool
+    model: str
+    method: str
+    url: str                      # the template: {placeholders}, maybe credentials
+    params: tuple                 # (key, operator, value)
+    headers: tuple                # (key, value), the config's own headers
+    auth: auth_types.Auth
+    signing_secret: typing.Optional[str]
+    timeout: tuple                # (connect, read) seconds
+    paginated: bool
+    page_size: int
+    queued: bool
+    backoff: Backoff
+    schedule: Schedule
+    lang: str
+
+    @property
+    def label(self):
+        return f'BJ API config "{self.name}"'
+
+    @classmethod
+    def read(cls, config, timeout=None):
+        """The profile of ``config`` (a superuser record: it reads secrets); ``timeout`` overrides its timeouts."""
+        get_param = config.env['ir.config_parameter'].sudo().get_param
+        defaults = Backoff()
+        return cls(
+            config_id=config.id,
+            name=config.name,
+            active=config.active,
+            model=config.model_name,
+            method=config.http_method_ids[:1].name or '',
+            url=config.url or '',
+            params=tuple((param.key, param.operator or '=', param.value or '') for param in config.param_ids),
+            headers=tuple((header.key, header.value or '') for header in config.header_ids),
+            auth=auth_types.from_config(config),
+            signing_secret=config.signing_secret if config.sign_requests else None,
+            timeout=_timeouts(config, timeout),
+            paginated=config.is_paginated,
+            page_size=config.page_size if config.is_paginated else 1,
+            queued=config.delivery_mode == 'queued',
+            backoff=Backoff(
+                max_retries=config.max_retries,
+                base=float(get_param('bj_api_sync.backoff_base_seconds', defaults.base)),
+                cap=float(get_param('bj_api_sync.backoff_max_seconds', defaults.cap)),
+                retry_after_max=float(get_param('bj_api_sync.retry_after_max_seconds', defaults.retry_after_max)),
+            ),
+            schedule=Schedule(tuple(parse_schedule(config.queue_retry_schedule or DEFAULT_RETRY_SCHEDULE))),
+            # Logs are read by the config's administrators: their language, unless the caller has one.
+            lang=config.env.context.get('lang') or config.write_uid.lang or 'en_US',
+        )
+
+    def redactor(self):
+        """Masks every secret this profile can put in a request."""
+        secrets = list(self.auth.secrets())
+        secrets.append(self.signing_secret)
+        secrets += [value for key, value in self.headers if SENSITIVE_HEADER.search(key or '')]
+        secrets += url_credentials(self.url)
+        return Redactor(secrets)
+
+
+def url_credentials(url):
+    """The password of ``http://user:password@host/`` (as written and decoded) and the
+    Basic credentials derived from it: an API may echo them back."""
+    userinfo = urlsplit(url or '').netloc.rpartition('@')[0]
+    if ':' not in userinfo:
+        return []
+    login, password = get_auth_from_url(url)
+    return [userinfo.partition(':')[2], password,
+            base64.b64encode(f"{login}:{password}".encode('latin1', 'replace')).decode()]
+
+
+def _timeouts(config, timeout):
+    """A number overrides the read timeout, a (connect, read) pair overrides both."""
+    if timeout is None:
+        return (config.connection_timeout, config.read_timeout)
+    if isinstance(timeout, (tuple, list)):
+        connect, read = timeout
+        return (float(connect), float(read))
+    return (config.connection_timeout, float(timeout))

@@ -1,0 +1,102 @@
+"""Finishing a request: the one place a planned delivery becomes the HTTP request sent.
+
+A plan holds the records' payload and the values of the URL placeholders. Here,
+at send time, they are joined with the profile: the URL is filled, query
+parameters are added, the body is encoded, then the headers: ``User-Agent``,
+``Content-Type``, the config's own headers, ``Idempotency-Key``, signatures,
+and last the authentication (``engine/auth.py``).
+"""
+import re
+from urllib.parse import quote, urlencode
+
+import requests
+from requests.structures import CaseInsensitiveDict
+
+from odoo.modules.module import get_manifest
+
+from . import signing, transport
+from .payload import to_json_text
+
+PLACEHOLDER = re.compile(r'\{(\w+)\}')
+# Tells the receiver who calls: the addon and its version (the manifest's), then the HTTP library.
+USER_AGENT = f"bj_api_sync/{get_manifest('bj_api_sync').get('version', '')} python-requests/{requests.__version__}"
+
+
+class RequestError(Exception):
+    """This request cannot be finished (a placeholder without value, a header that is not Latin-1...)."""
+
+
+def placeholders(url):
+    return PLACEHOLDER.findall(url or '')
+
+
+def url_values(url, payload):
+    """What a plan keeps for the URL: the payload's values of the URL's placeholders."""
+    if not isinstance(payload, dict):
+        return {}
+    return {key: payload.get(key) for key in placeholders(url)}
+
+
+def finish(profile, body, values, key):
+    """The ``requests.PreparedRequest`` for one planned delivery; RequestError if it cannot be built.
+
+    ``body`` is the payload (an object, or a list when paginated), ``values`` the placeholder values.
+    """
+    query = list(profile.params)
+    data = None
+    if profile.method == 'GET':
+        query += [(name, '=', value) for name, value in _query_items(body)]
+    else:
+        data = to_json_text(body).encode()
+    url = fill_placeholders(profile.url, values)
+    if query:
+        url += ('&' if '?' in url else '?') + _query_string(query)
+    headers = CaseInsensitiveDict({'User-Agent': USER_AGENT, 'Content-Type': 'application/json'})
+    headers.update(dict(profile.headers))
+    headers['Idempotency-Key'] = key
+    if profile.signing_secret:
+        headers.update(signing.headers(profile.signing_secret, key, data or b''))
+    for name, value in headers.items():
+        try:
+            value.encode('latin-1')
+        except UnicodeEncodeError:
+            raise RequestError(
+                f"the value of the header '{name}' has characters HTTP headers cannot carry "
+                f"(only Latin-1 is allowed): write it in ASCII or percent-encode it") from None
+    request = requests.Request(profile.method, url, headers=headers, data=data, auth=profile.auth)
+    return transport.session().prepare_request(request)
+
+
+def fill_placeholders(url, values):
+    def value_of(match):
+        name = match.group(1)
+        if not isinstance(values, dict) or values.get(name) in (None, ''):
+            raise RequestError(f"the URL placeholder {{{name}}} has no value in the payload")
+        return quote(str(values[name]), safe='')
+    return PLACEHOLDER.sub(value_of, url)
+
+
+def _query_items(body):
+    """GET sends no body: top-level payload keys become query parameters."""
+    if not isinstance(body, dict):
+        raise RequestError("a GET request needs an object payload to build its query string")
+    for name, value in body.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            yield name, 'true' if value else 'false'
+        elif isinstance(value, list) and all(not isinstance(item, (dict, list)) for item in value):
+            for item in value:
+                yield name, item
+        elif isinstance(value, (dict, list)):
+            yield name, to_json_text(value)
+        else:
+            yield name, value
+
+
+def _query_string(items):
+    """``key<operator>value`` items; an operator other than ``=`` is sent as given."""
+    return '&'.join(
+        urlencode([(name, value)]) if operator == '=' else f"{quote(str(name))}{operator}{quote(str(value))}"
+        for name, operator, value in items
+    )
