@@ -139,11 +139,11 @@ class Bench:
 
     @staticmethod
     def _build_pages(config, records, page_size):
-        """The engine's planning (Call.prepare()), consumed page by page: the queries made
+        """The engine's planning (Outbound.plan()), consumed page by page: the queries made
         before the first page (records exist? mapping) and those of each page."""
-        from odoo.addons.bj_api_sync.engine.outbound import Call
+        from odoo.addons.bj_api_sync.engine.outbound import Outbound
         before = sql_queries()
-        pages = Call(config, records).prepare()
+        pages = Outbound(config.sudo()).plan(records)
         setup, per_page, last = sql_queries() - before, [], sql_queries()
         for planned in pages:
             assert planned.body and not planned.error, planned.error
@@ -380,12 +380,12 @@ class Bench:
         self.sink.stop()
 
 
-class _NewConnectionSession:
+class _NewConnectionSession(requests.Session):
     """A stand-in for the engine's pooled session: every request opens (and closes) its own connection."""
 
-    def request(self, *args, **kwargs):
+    def send(self, *args, **kwargs):
         with requests.Session() as session:
-            return session.request(*args, **kwargs)
+            return session.send(*args, **kwargs)
 
 
 @contextlib.contextmanager

@@ -96,9 +96,10 @@ def config(env, name, url, page_size=None, queued=False):
 
 
 def automation(env, config, queued):
-    """The "on creation" rule the configuration form's wizard creates."""
+    """The "on creation" rule the configuration form's wizard creates; it follows the config's delivery mode."""
+    config.delivery_mode = 'queued' if queued else 'immediate'
     wizard = env['bj.api.sync.trigger.wizard'].create({
-        'config_id': config.id, 'kind': 'automation', 'trigger': 'on_create', 'queued': queued})
+        'config_id': config.id, 'kind': 'automation', 'trigger': 'on_create'})
     return env['base.automation'].browse(wizard.action_create()['res_id'])
 
 

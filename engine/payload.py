@@ -24,31 +24,34 @@ def resolve_path(model, path):
 
     Raises MappingError naming the first missing or non-relational segment.
     """
+    _ = model.env._
     if not path or not path.strip():
-        raise MappingError("no field path")
+        raise MappingError(_("no field path"))
     chain = []
     for position, name in enumerate(path.strip().split('.')):
         field = model._fields.get(name)
         if field is None:
-            raise MappingError(f"field '{name}' does not exist on model '{model._name}'")
+            raise MappingError(_("field '%(field)s' does not exist on model '%(model)s'", field=name, model=model._name))
         chain.append(field)
         if position < len(path.split('.')) - 1:
             if not field.relational:
-                raise MappingError(f"'{name}' on '{model._name}' is not relational, so '{path}' cannot go through it")
+                raise MappingError(_("'%(field)s' on '%(model)s' is not relational, so '%(path)s' cannot go through it",
+                                     field=name, model=model._name, path=path))
             model = model.env[field.comodel_name]
     return chain
 
 
-def key_paths_conflict(keys):
+def key_paths_conflict(env, keys):
     """Return a message if one key is the parent object of another (``a`` and ``a.b``), else None."""
     seen = set()
     for key in sorted(keys):
         parts = tuple(key.split('.'))
         if parts in seen:
-            return f"the key '{key}' appears twice"
+            return env._("the key '%(key)s' appears twice", key=key)
         for size in range(1, len(parts)):
             if parts[:size] in seen:
-                return f"'{'.'.join(parts[:size])}' is a value, so '{key}' cannot nest under it"
+                return env._("'%(parent)s' is a value, so '%(key)s' cannot nest under it",
+                             parent='.'.join(parts[:size]), key=key)
         seen.add(parts)
     return None
 
@@ -114,12 +117,13 @@ class Mapping:
 
     def __init__(self, config, depth=0):
         if depth > MAX_SUB_MAPPING_DEPTH:
-            raise MappingError(
-                f'BJ API config "{config.name}": sub-mappings nest deeper than {MAX_SUB_MAPPING_DEPTH} levels (a loop?)')
+            raise MappingError(config.env._(
+                'BJ API config "%(config)s": sub-mappings nest deeper than %(depth)s levels (a loop?)',
+                config=config.name, depth=MAX_SUB_MAPPING_DEPTH))
         self.config = config
         model = config.env[config.model_id.model]
         lines = config.line_ids.sorted(lambda line: (line.sequence, line.id))
-        conflict = key_paths_conflict([line.api_key for line in lines])
+        conflict = key_paths_conflict(config.env, [line.api_key for line in lines])
         if conflict:
             raise MappingError(f'BJ API config "{config.name}": {conflict}')
         self.steps = [_Step(config, line, model, depth) for line in lines]
@@ -143,12 +147,15 @@ class _Step:
                 self.chain = resolve_path(model, line.field_path)
                 if self.kind == 'relational' and line.mapping_config_id:
                     last = self.chain[-1]
+                    _ = config.env._
                     if not last.relational:
-                        raise MappingError(f"'{line.field_path}' is not a relational field, it cannot use a sub-mapping")
+                        raise MappingError(_("'%(path)s' is not a relational field, it cannot use a sub-mapping",
+                                             path=line.field_path))
                     if line.mapping_config_id.model_id.model != last.comodel_name:
-                        raise MappingError(
-                            f"the sub-mapping \"{line.mapping_config_id.name}\" is for "
-                            f"'{line.mapping_config_id.model_id.model}', not '{last.comodel_name}'")
+                        raise MappingError(_(
+                            "the sub-mapping \"%(sub)s\" is for '%(model)s', not '%(expected)s'",
+                            sub=line.mapping_config_id.name, model=line.mapping_config_id.model_id.model,
+                            expected=last.comodel_name))
                     self.sub_mapping = Mapping(line.mapping_config_id, depth + 1)
             elif self.kind == 'python':
                 self.script = CompiledScript(line.python_code, self.where)

@@ -14,7 +14,7 @@ from odoo.tools import split_every
 from odoo.tools.translate import LazyTranslate
 
 from .payload import Mapping, script_result
-from .request import RequestError, fill_placeholders, url_values
+from .request import RequestError, check, url_values
 from .sandbox import CompiledScript, ScriptError, eval_domain, script_context
 
 _lt = LazyTranslate(__name__)
@@ -147,9 +147,7 @@ class Planner:
                 value = script.run(script_context(page.env, page, body))
                 body = body if value is None else script_result(value, script.where)
             values = url_values(self.profile.url, payloads[0])
-            fill_placeholders(self.profile.url, values)  # a missing value is an error now, not at send time
-            if self.profile.method == 'GET' and not isinstance(body, dict):
-                raise RequestError(_lt("a GET request needs an object payload to build its query string"))
+            check(self.profile, body, values)
             return [Planned(record_ids, body=body, url_values=values)]
         except (ScriptError, RequestError) as error:
             return [Planned(record_ids, error=error.args[0] if isinstance(error, RequestError) else str(error))]

@@ -13,9 +13,12 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from odoo.modules.module import get_manifest
+from odoo.tools.translate import LazyTranslate
 
 from . import signing, transport
 from .payload import to_json_text
+
+_lt = LazyTranslate(__name__)
 
 PLACEHOLDER = re.compile(r'\{(\w+)\}')
 # Tells the receiver who calls: the addon and its version (the manifest's), then the HTTP library.
@@ -60,18 +63,26 @@ def finish(profile, body, values, key):
         try:
             value.encode('latin-1')
         except UnicodeEncodeError:
-            raise RequestError(
-                f"the value of the header '{name}' has characters HTTP headers cannot carry "
-                f"(only Latin-1 is allowed): write it in ASCII or percent-encode it") from None
+            raise RequestError(_lt(
+                "the value of the header '%(header)s' has characters HTTP headers cannot carry "
+                "(only Latin-1 is allowed): write it in ASCII or percent-encode it", header=name)) from None
     request = requests.Request(profile.method, url, headers=headers, data=data, auth=profile.auth)
     return transport.session().prepare_request(request)
+
+
+def check(profile, body, values):
+    """Raise the RequestError that finishing this plan would raise, without building the request:
+    a plan that can never be sent is an error when planned, not when sent."""
+    fill_placeholders(profile.url, values)
+    if profile.method == 'GET':
+        list(_query_items(body))
 
 
 def fill_placeholders(url, values):
     def value_of(match):
         name = match.group(1)
         if not isinstance(values, dict) or values.get(name) in (None, ''):
-            raise RequestError(f"the URL placeholder {{{name}}} has no value in the payload")
+            raise RequestError(_lt("the URL placeholder {%(name)s} has no value in the payload", name=name))
         return quote(str(values[name]), safe='')
     return PLACEHOLDER.sub(value_of, url)
 
@@ -79,7 +90,7 @@ def fill_placeholders(url, values):
 def _query_items(body):
     """GET sends no body: top-level payload keys become query parameters."""
     if not isinstance(body, dict):
-        raise RequestError("a GET request needs an object payload to build its query string")
+        raise RequestError(_lt("a GET request needs an object payload to build its query string"))
     for name, value in body.items():
         if value is None:
             continue

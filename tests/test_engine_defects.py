@@ -1,8 +1,15 @@
 """Defects a new user hit, each pinned by a test: redirects, non-Latin-1 headers, unreadable
 network errors, readable secrets, the queued/immediate story, the User-Agent."""
+from unittest.mock import patch
+
+import psycopg2
+
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
+from ..engine import auth
+from ..engine.profile import Profile
 from .common import BjApiCase, FakeApi, Reply, free_port_url
 
 SECRET_FIELDS = ('auth_password', 'bearer_token', 'signing_secret')
@@ -99,6 +106,14 @@ class TestEngineDefects(BjApiCase):
         self.assertTrue(Config.read_group([], ['name'], ['auth_type']))
         self.assertTrue(Config.search([('name', '=', 'Secretive')]))
 
+    @mute_logger('odoo.sql_db')
+    def test_database_errors_in_a_script_are_not_swallowed(self):
+        config = self.make_config(name='Broken SQL', lines=[
+            {'api_key': 'x', 'value_type': 'python', 'python_code': "env.cr.execute('SELECT 1/0')"}])
+        with self.assertRaises(psycopg2.Error), self.env.cr.savepoint():
+            config._make_outbound_http_request(self.partner, config.id)
+        self.assertEqual(self.api.received, [])
+
     def test_user_agent_names_the_addon_and_its_version(self):
         config = self.make_config(lines=[('name', 'name')])
         config._make_outbound_http_request(self.partner, config.id)
@@ -140,3 +155,98 @@ class TestEngineDefects(BjApiCase):
         [received] = self.api.received
         self.assertEqual(received.path, f'/new/{self.partner.id}')
         self.assertEqual(received.headers['Authorization'], 'Bearer second-token-2')
+
+
+class RenewingBearer(auth.BearerAuth):
+    """A bearer token that can be renewed once, as an OAuth2 token would be."""
+
+    def refresh(self):
+        if self.token == 'fresh-token-2':
+            return False
+        self.token = 'fresh-token-2'
+        return True
+
+
+@tagged('post_install', '-at_install', 'bj_api_sync')
+class TestFrontDoor(BjApiCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partner = cls.env['res.partner'].create({'name': 'Front Door', 'email': 'front@example.com'})
+
+    def test_a_401_gives_one_attempt_with_fresh_credentials_not_counted_as_a_retry(self):
+        config = self.make_config(lines=[('name', 'name')], auth_type='bearer', bearer_token='stale-token-1',
+                                  max_retries=0)
+        self.api.reply(Reply(401, {'error': 'expired'}))
+        with patch.dict(auth.AUTH_TYPES, {'bearer': RenewingBearer}):
+            result = config._make_outbound_http_request(self.partner, config.id)
+        self.assertTrue(result['success'], result)
+        self.assertEqual([r.headers['Authorization'] for r in self.api.received],
+                         ['Bearer stale-token-1', 'Bearer fresh-token-2'])
+        logs = self.logs(config)
+        self.assertEqual([(log.status, log.attempt, log.response_status_code) for log in logs],
+                         [('retry', 1, 401), ('success', 1, 200)])
+        for log in logs:
+            self.assertNotIn('token', log.request_headers.replace('"Authorization": "Bearer ***"', ''))
+
+    def test_a_second_401_is_final(self):
+        config = self.make_config(lines=[('name', 'name')], auth_type='bearer', bearer_token='fresh-token-2')
+        self.api.default = Reply(401)
+        with patch.dict(auth.AUTH_TYPES, {'bearer': RenewingBearer}):
+            result = config._make_outbound_http_request(self.partner, config.id)
+        self.assertFalse(result['success'])
+        self.assertEqual(len(self.api.received), 1)
+        self.assertEqual(self.logs(config).mapped('status'), ['error'])
+
+    def test_every_auth_type_lists_its_secrets(self):
+        self.assertEqual(set(auth.AUTH_TYPES), set(dict(self.env['bj.api.sync.config']._fields['auth_type'].selection)))
+        self.assertEqual(auth.Auth().secrets(), [])
+        self.assertIn('pw-12345', auth.BasicAuth('me', 'pw-12345').secrets())
+        self.assertEqual(auth.BearerAuth('tok-12345').secrets(), ['tok-12345'])
+
+    def test_every_caller_goes_through_the_front_door(self):
+        """Entry point, scheduled sync, automation after commit, outbox, preview and Send Test."""
+        config = self.make_config(lines=[('name', 'name')], domain=f"[('id', '=', {self.partner.id})]")
+        profiles = []
+        real_read = Profile.read.__func__
+
+        def spy(cls, config, timeout=None):
+            profiles.append(config.id)
+            return real_read(cls, config, timeout)
+
+        with patch.object(Profile, 'read', classmethod(spy)):
+            config._make_outbound_http_request(self.partner, config.id)
+            config._run_scheduled_sync()
+            config._send_from_automation(self.partner)
+            self.commit()
+            config._make_outbound_http_request(self.partner, config.id, queued=True)
+            self.env.flush_all()
+            with self.shared_cursors():
+                self.env['bj.api.sync.job']._cron_dispatch()
+            wizard = self.env['bj.api.sync.preview.wizard'].create({'config_id': config.id})
+            self.assertTrue(wizard.preview_body)
+            wizard.action_send_test()
+        self.assertGreaterEqual(len(profiles), 7)
+        self.assertEqual(set(profiles), {config.id})
+        self.assertEqual(len(self.api.received), 5)
+
+    def test_engine_messages_are_in_the_users_language(self):
+        self.env['res.lang']._activate_lang('uk_UA')
+        self.env['ir.module.module']._load_module_terms(['bj_api_sync'], ['uk_UA'], overwrite=True)
+        archived = self.make_config(name='Архів', lines=[('name', 'name')], active=False)
+        archived.with_context(lang='uk_UA')._make_outbound_http_request(self.partner, archived.id)
+        [log] = self.logs(archived)
+        self.assertEqual(log.error_message, 'BJ API config "Архів" архівовано: нічого не надіслано.')
+
+        # A dispatcher has no user: its logs use the language of whoever last changed the config.
+        down = self.make_config(name='Недоступний', url=free_port_url('/x'), lines=[('name', 'name')],
+                                delivery_mode='queued')
+        down.write_uid.lang = 'uk_UA'
+        down._make_outbound_http_request(self.partner, down.id)
+        self.env.flush_all()
+        with self.shared_cursors():
+            self.env['bj.api.sync.job']._cron_dispatch()
+        self.env.invalidate_all()
+        [log] = self.logs(down)
+        self.assertRegex(log.error_message, r"^127\.0\.0\.1:\d+ відхилив з'єднання$")
