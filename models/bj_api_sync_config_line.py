@@ -11,13 +11,16 @@ class BjApiSyncConfigLine(models.Model):
 
     config_id = fields.Many2one('bj.api.sync.config', required=True, ondelete='cascade', index=True)
     model_id = fields.Many2one(related='config_id.model_id')
+    model_name = fields.Char(related='config_id.model_name')
     sequence = fields.Integer(default=10)
     field_id = fields.Many2one(
         'ir.model.fields', string='Odoo Field', ondelete='set null',
-        domain="[('model_id', '=', model_id)]", help="Pick a field of the model; fills the field path.")
+        domain="[('model_id', '=', model_id)]",
+        help="The model's field the path starts with; setting it fills the field path.")
     field_path = fields.Char(
         compute='_compute_field_path', store=True, readonly=False,
-        help="Dotted path from the record, e.g. partner_id.name. Filled from the Odoo field when empty.")
+        help="Dotted path from the record, e.g. partner_id.name, picked by technical name or label "
+             "(the picker follows relations). Filled from the Odoo field when empty.")
     api_key = fields.Char(
         string='API Key', required=True,
         help="Key in the external payload. A dotted key (address.city) builds nested objects.")
@@ -37,13 +40,38 @@ class BjApiSyncConfigLine(models.Model):
              "request_data, datetime, timedelta, relativedelta, time, dateutil, json, re, b64encode, "
              "b64decode, UserError, Command, log.")
     constant_value = fields.Char(help="A JSON literal (42, true, {\"a\": 1}) or plain text.")
+    value_text = fields.Text(
+        string='Value', compute='_compute_value_text', inverse='_inverse_value_text',
+        help="Python lines: an expression, or statements that set result. Constant lines: a JSON literal or text.")
     is_identifier = fields.Boolean(
-        string='Identifier', help="Marks the key that identifies the record in the external system.")
+        string='Identifier',
+        help="Marks the key that identifies the record in the external system; at most one line per "
+             "configuration. Outbound requests do not use it yet: inbound endpoints will look records up by it.")
 
     @api.depends('field_id')
     def _compute_field_path(self):
         for line in self.filtered('field_id'):
-            line.field_path = line.field_id.name
+            # A path that already starts with the field (partner_id.name for partner_id) is kept.
+            if (line.field_path or '').split('.')[0] != line.field_id.name:
+                line.field_path = line.field_id.name
+
+    @api.onchange('field_path')
+    def _onchange_field_path(self):
+        for line in self:
+            first = (line.field_path or '').strip().split('.')[0]
+            line.field_id = line.model_id and first and self.env['ir.model.fields']._get(line.model_name, first)
+
+    @api.depends('value_type', 'python_code', 'constant_value')
+    def _compute_value_text(self):
+        for line in self:
+            line.value_text = {'python': line.python_code, 'constant': line.constant_value}.get(line.value_type)
+
+    def _inverse_value_text(self):
+        for line in self:
+            if line.value_type == 'python':
+                line.python_code = line.value_text
+            elif line.value_type == 'constant':
+                line.constant_value = line.value_text
 
     @api.constrains('field_path', 'api_key', 'value_type', 'mapping_config_id', 'python_code', 'constant_value')
     def _check_line(self):

@@ -58,12 +58,15 @@ class BjApiSyncConfig(models.Model):
     def action_create_trigger(self):
         """Open the wizard that creates a scheduled action, automation rule or server action."""
         self.ensure_one()
+        kind = self.env.context.get('trigger_kind', 'cron')
+        titles = {'cron': _("Create Scheduled Action"), 'automation': _("Create Automation Rule"),
+                  'action': _("Create Server Action")}
         return {
             'type': 'ir.actions.act_window',
-            'name': _("Create Trigger"),
+            'name': titles.get(kind, _("Create Trigger")),
             'res_model': 'bj.api.sync.trigger.wizard',
             'view_mode': 'form',
             'target': 'new',
-            'context': {'default_config_id': self.id, 'default_kind': self.env.context.get('trigger_kind', 'cron')},
+            'context': {'default_config_id': self.id, 'default_kind': kind},
         }
 

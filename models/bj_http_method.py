@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 
 class BjHttpMethod(models.Model):
@@ -12,3 +13,15 @@ class BjHttpMethod(models.Model):
     _sql_constraints = [
         ('name_unique', 'unique(name)', 'An HTTP method with this name already exists.'),
     ]
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_used(self):
+        """A configuration left without its method could not send: refuse, naming who uses it."""
+        configs = self.env['bj.api.sync.config'].sudo().with_context(active_test=False).search(
+            [('http_method_ids', 'in', self.ids)])
+        for method in self:
+            users = configs.filtered(lambda config: method in config.http_method_ids)
+            if users:
+                raise UserError(_(
+                    'The HTTP method %(method)s cannot be deleted: the API configuration(s) %(configs)s use it.',
+                    method=method.name, configs=', '.join(f'"{name}"' for name in users.mapped('name'))))

@@ -13,3 +13,4 @@ from . import test_preview
 from . import test_ui
 from . import test_i18n
 from . import test_engine_defects
+from . import test_admin_defects

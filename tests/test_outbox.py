@@ -289,9 +289,11 @@ class TestOutboxAutomation(OutboxCase):
     def create_rule(self, config=None, **values):
         wizard = self.env['bj.api.sync.trigger.wizard'].create({
             'config_id': (config or self.config).id, 'kind': 'automation', **values})
-        self.assertTrue(wizard.queued, "automation rules queue by default")
         action = wizard.action_create()
-        return self.env[action['res_model']].browse(action['res_id'])
+        rule = self.env[action['res_model']].browse(action['res_id'])
+        # The rule follows the config's delivery mode (queued here): its code says nothing of it.
+        self.assertNotIn('queued', rule.action_server_ids.code)
+        return rule
 
     def config_jobs(self, config=None):
         return self.Job.search([('config_id', '=', (config or self.config).id)], order='id')
@@ -319,17 +321,22 @@ class TestOutboxAutomation(OutboxCase):
         self.dispatch()
         self.assertEqual(self.api.received[-1].json, {'name': 'Final', 'email': 'b@example.com'})
 
-    def test_queued_rule_on_immediate_config(self):
+    def test_rule_follows_the_configs_delivery_mode(self):
+        """The config says Immediate: its rule sends right after commit, nothing is queued.
+        Switched to Queued, the same rule queues."""
         immediate = self.config.copy({'name': 'Immediate partners', 'delivery_mode': 'immediate'})
         self.create_rule(config=immediate, trigger='on_create')
         self.partner('Ruled')
+        self.commit()
+        self.assertFalse(self.config_jobs(immediate))
+        self.assertEqual([received.json['name'] for received in self.api.received], ['Ruled'])
+        immediate.delivery_mode = 'queued'
         self.partner('Ruled too')
         self.commit()
-        jobs = self.config_jobs(immediate)
-        self.assertEqual(len(jobs), 2)
-        self.assertEqual(self.api.received, [])
-        self.assertEqual(self.dispatch(), 2)
-        self.assertEqual(sorted(received.json['name'] for received in self.api.received), ['Ruled', 'Ruled too'])
+        self.assertEqual(len(self.config_jobs(immediate)), 1)
+        self.assertEqual(len(self.api.received), 1)
+        self.assertEqual(self.dispatch(), 1)
+        self.assertEqual([received.json['name'] for received in self.api.received], ['Ruled', 'Ruled too'])
 
     def test_record_deleted_in_the_same_transaction_is_queued_from_its_snapshot(self):
         self.create_rule(trigger='on_create_or_write')

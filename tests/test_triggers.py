@@ -197,7 +197,7 @@ class TestScheduledActions(TriggerCase):
 class TestAutomationRules(TriggerCase):
 
     def test_on_save_rule_sends_once_per_create_and_per_write(self):
-        rule = self.create_trigger('automation', queued=False, trigger='on_create_or_write')
+        rule = self.create_trigger('automation', trigger='on_create_or_write')
         self.assertEqual(rule._name, 'base.automation')
         self.assertEqual(rule.action_server_ids.bj_api_config_id, self.config)
         self.assertEqual(self.config.automation_ids, rule)
@@ -222,7 +222,7 @@ class TestAutomationRules(TriggerCase):
         self.assertEqual(self.api.received[1].json['email'], 'second@example.com')
 
     def test_final_state_is_sent(self):
-        self.create_trigger('automation', queued=False, trigger='on_create_or_write')
+        self.create_trigger('automation', trigger='on_create_or_write')
         partner = self.env['res.partner'].create({'name': 'Draft'})
         partner.write({'email': 'a@example.com'})
         partner.write({'name': 'Final'})
@@ -231,7 +231,7 @@ class TestAutomationRules(TriggerCase):
                          [{'name': 'Final', 'email': 'a@example.com', 'external_id': partner.id}])
 
     def test_on_create_rule(self):
-        self.create_trigger('automation', queued=False, trigger='on_create')
+        self.create_trigger('automation', trigger='on_create')
         partner = self.env['res.partner'].create({'name': 'New'})
         self.commit()
         partner.write({'name': 'Renamed'})
@@ -240,7 +240,7 @@ class TestAutomationRules(TriggerCase):
 
     def test_on_update_rule_with_watched_fields(self):
         email_field = self.env['ir.model.fields']._get('res.partner', 'email')
-        self.create_trigger('automation', queued=False, trigger='on_write', trigger_field_ids=[(6, 0, email_field.ids)])
+        self.create_trigger('automation', trigger='on_write', trigger_field_ids=[(6, 0, email_field.ids)])
         partner = self.env['res.partner'].create({'name': 'Watched'})
         self.commit()
         self.assertEqual(self.sent_names(), [], "creation is not an update")
@@ -253,7 +253,7 @@ class TestAutomationRules(TriggerCase):
 
     def test_on_delete_sends_payload_taken_before_deletion(self):
         delete_config = self.config.copy({'name': 'Partners delete', 'http_method_ids': [(6, 0, self.method_delete.ids)]})
-        self.create_trigger('automation', config=delete_config, queued=False, trigger='on_unlink')
+        self.create_trigger('automation', config=delete_config, trigger='on_unlink')
         partner = self.env['res.partner'].create({'name': 'Gone', 'email': 'gone@example.com'})
         partner_id = partner.id
         self.commit()
@@ -266,7 +266,7 @@ class TestAutomationRules(TriggerCase):
         self.assertEqual((log.status, log.res_ids), ('success', str(partner_id)))
 
     def test_record_created_and_deleted_in_one_transaction_is_still_sent(self):
-        self.create_trigger('automation', queued=False, trigger='on_create_or_write')
+        self.create_trigger('automation', trigger='on_create_or_write')
         partner = self.env['res.partner'].create({'name': 'Ephemeral'})
         partner_id = partner.id
         partner.unlink()
@@ -275,7 +275,7 @@ class TestAutomationRules(TriggerCase):
                          [{'name': 'Ephemeral', 'email': None, 'external_id': partner_id}])
 
     def test_rule_filter_and_config_domain_both_apply(self):
-        self.create_trigger('automation', queued=False, trigger='on_create', filter_domain="[('email', '!=', False)]")
+        self.create_trigger('automation', trigger='on_create', filter_domain="[('email', '!=', False)]")
         self.env['res.partner'].create([
             {'name': 'No email'},
             {'name': 'Internal with email', 'email': 'i@example.com'},
@@ -288,14 +288,14 @@ class TestAutomationRules(TriggerCase):
 
     def test_network_failure_never_breaks_the_users_operation(self):
         self.config.write({'url': free_port_url('/partners'), 'max_retries': 1})
-        self.create_trigger('automation', queued=False, trigger='on_create_or_write')
+        self.create_trigger('automation', trigger='on_create_or_write')
         partner = self.env['res.partner'].create({'name': 'Saved anyway'})
         self.commit()
         self.assertTrue(partner.exists())
         self.assertEqual(self.logs(self.config).mapped('status'), ['retry', 'error'])
 
     def test_archived_config_stops_every_trigger(self):
-        self.create_trigger('automation', queued=False, trigger='on_create_or_write')
+        self.create_trigger('automation', trigger='on_create_or_write')
         cron = self.create_trigger('cron', changed_only=False)
         action = self.create_trigger('action')
         self.config.active = False
@@ -310,7 +310,7 @@ class TestAutomationRules(TriggerCase):
         self.assertTrue(all('archived' in log.error_message for log in logs))
 
     def test_deleting_config_removes_its_triggers(self):
-        rule = self.create_trigger('automation', queued=False, trigger='on_create')
+        rule = self.create_trigger('automation', trigger='on_create')
         cron = self.create_trigger('cron')
         action = self.create_trigger('action')
         self.assertEqual(

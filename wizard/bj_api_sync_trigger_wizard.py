@@ -1,6 +1,11 @@
 from odoo import api, fields, models
 from odoo.fields import Command
 
+TRIGGER_KINDS = [
+    ('cron', 'Scheduled Action'),
+    ('automation', 'Automation Rule'),
+    ('action', 'Server Action (Action menu)'),
+]
 AUTOMATION_TRIGGERS = [
     ('on_create_or_write', 'On save (creation and update)'),
     ('on_create', 'On creation'),
@@ -14,13 +19,10 @@ class BjApiSyncTriggerWizard(models.TransientModel):
     _name = 'bj.api.sync.trigger.wizard'
     _description = 'BJ API: Create Trigger'
 
-    config_id = fields.Many2one('bj.api.sync.config', required=True, ondelete='cascade')
+    config_id = fields.Many2one('bj.api.sync.config', string='API Configuration', required=True, ondelete='cascade')
     model_id = fields.Many2one(related='config_id.model_id')
-    kind = fields.Selection([
-        ('cron', 'Scheduled Action'),
-        ('automation', 'Automation Rule'),
-        ('action', 'Server Action (Action menu)'),
-    ], required=True, default='cron')
+    delivery_mode = fields.Selection(related='config_id.delivery_mode')
+    kind = fields.Selection(TRIGGER_KINDS, string='Trigger', required=True, default='cron')
     name = fields.Char(compute='_compute_name', store=True, readonly=False, required=True, precompute=True)
     interval_number = fields.Integer(string='Every', default=1)
     interval_type = fields.Selection([
@@ -33,10 +35,6 @@ class BjApiSyncTriggerWizard(models.TransientModel):
     trigger_field_ids = fields.Many2many(
         'ir.model.fields', string='Watched Fields', domain="[('model_id', '=', model_id)]",
         help="On update: send only when one of these fields changes. Empty: any change.")
-    queued = fields.Boolean(
-        string='Queue Deliveries', default=True,
-        help="Store each delivery in the outbox with the change and send it after commit, with "
-             "durable retries; users never wait for the external API.")
     filter_domain = fields.Char(
         string='Apply On', help="The rule's own filter; the configuration's domain applies as well.")
 
@@ -78,8 +76,8 @@ class BjApiSyncTriggerWizard(models.TransientModel):
         })
 
     def _create_automation(self):
-        code = (f"env['bj.api.sync.config'].browse({self.config_id.id})"
-                f"._send_from_automation(records, queued={self.queued})")
+        # The rule follows the configuration's Delivery Mode, whatever it is when the rule runs.
+        code = f"env['bj.api.sync.config'].browse({self.config_id.id})._send_from_automation(records)"
         return self.env['base.automation'].create({
             'name': self.name,
             'model_id': self.model_id.id,

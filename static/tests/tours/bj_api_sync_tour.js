@@ -37,7 +37,10 @@ function pickInDropdown(fieldSelector, text, label = text) {
     ];
 }
 
-function addMappingLine(fieldPath, apiKey) {
+const FIELD_PATH = 'div[name="line_ids"] .o_selected_row div[name="field_path"]';
+
+/** Add a line: its API key, then its field path typed in the path picker's bottom input (dotted paths too). */
+function addMappingLine(fieldPath, apiKey, label) {
     return [
         {
             content: "Add a mapping line",
@@ -45,14 +48,28 @@ function addMappingLine(fieldPath, apiKey) {
             run: "click",
         },
         {
-            content: `Field path ${fieldPath}`,
-            trigger: 'div[name="line_ids"] .o_selected_row div[name="field_path"] input',
-            run: `edit ${fieldPath}`,
-        },
-        {
             content: `API key ${apiKey}`,
             trigger: 'div[name="line_ids"] .o_selected_row div[name="api_key"] input',
             run: `edit ${apiKey}`,
+        },
+        {
+            content: "Open the field path picker",
+            trigger: `${FIELD_PATH} .o_model_field_selector`,
+            run: "click",
+        },
+        {
+            content: `Type the path ${fieldPath}`,
+            trigger: ".o_model_field_selector_popover .o_model_field_selector_debug",
+            run: `edit ${fieldPath}`,
+        },
+        {
+            content: "Close the picker",
+            trigger: ".o_model_field_selector_popover .o_model_field_selector_popover_close",
+            run: "click",
+        },
+        {
+            content: `Path shown as ${label}`,
+            trigger: `${FIELD_PATH} .o_model_field_selector_value:contains("${label}")`,
         },
     ];
 }
@@ -113,18 +130,32 @@ registry.category("web_tour.tours").add("bj_api_sync_tour", {
             trigger: 'div[name="line_ids"] .o_field_x2many_list_row_add a',
             run: "click",
         },
-        ...pickInDropdown('div[name="line_ids"] .o_selected_row div[name="field_id"]', "Email"),
-        {
-            content: "Field path filled from the Odoo field",
-            trigger: 'div[name="line_ids"] .o_selected_row div[name="field_path"] input:value(email)',
-        },
         {
             content: "API key email_address",
             trigger: 'div[name="line_ids"] .o_selected_row div[name="api_key"] input',
             run: "edit email_address",
         },
-        ...addMappingLine("name", "full_name"),
-        ...addMappingLine("parent_id.name", "company_name"),
+        {
+            content: "Open the field path picker",
+            trigger: `${FIELD_PATH} .o_model_field_selector`,
+            run: "click",
+        },
+        {
+            content: "Search the fields by technical name",
+            trigger: ".o_model_field_selector_popover .o_model_field_selector_popover_search input",
+            run: "edit email",
+        },
+        {
+            content: "Pick email (its technical name is shown beside its label)",
+            trigger: '.o_model_field_selector_popover_item[data-name="email"] .o_model_field_selector_popover_item_name:contains("email (char)")',
+            run: "click",
+        },
+        {
+            content: "Field path set to Email",
+            trigger: `${FIELD_PATH} .o_model_field_selector_value:contains("Email")`,
+        },
+        ...addMappingLine("name", "full_name", "Name"),
+        ...addMappingLine("parent_id.name", "company_name", "Related Company"),
         // Headers
         {
             content: "Headers tab",
