@@ -22,7 +22,7 @@ class BjApiSyncTriggerWizard(models.TransientModel):
     config_id = fields.Many2one('bj.api.sync.config', string='API Configuration', required=True, ondelete='cascade')
     model_id = fields.Many2one(related='config_id.model_id')
     delivery_mode = fields.Selection(related='config_id.delivery_mode')
-    kind = fields.Selection(TRIGGER_KINDS, string='Trigger', required=True, default='cron')
+    kind = fields.Selection(TRIGGER_KINDS, required=True, default='cron')
     name = fields.Char(compute='_compute_name', store=True, readonly=False, required=True, precompute=True)
     interval_number = fields.Integer(string='Every', default=1)
     interval_type = fields.Selection([
