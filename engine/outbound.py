@@ -17,12 +17,12 @@ import uuid
 
 from odoo.exceptions import UserError
 
-from . import outbox, request as requests_, transport
+from . import outbox, transport
 from .outcome import DONE, FAILED, RETRY, Outcomes, Verdict, decide
 from .payload import MappingError
 from .planning import Planner
 from .profile import Profile
-from .request import RequestError
+from .request import RequestError, finish as finish_request
 
 
 class Outbound:
@@ -100,7 +100,7 @@ class Outbound:
 
     def finish(self, item, key):
         """The request ``item`` is sent as, secrets in clear (show it through ``outcomes.redactor``)."""
-        return requests_.finish(self.profile, item.body, item.url_values, key)
+        return finish_request(self.profile, item.body, item.url_values, key)
 
     # Results -----------------------------------------------------------------------------
 
