@@ -395,7 +395,7 @@ def one_connection_per_request(enabled):
     from odoo.addons.bj_api_sync.engine import transport
     pooled = transport.session
     if enabled:
-        transport.session = _NewConnectionSession
+        transport.session = lambda tls=None: _NewConnectionSession()
     try:
         yield
     finally:

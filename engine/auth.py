@@ -5,6 +5,7 @@ more attempt with fresh credentials after a 401. Adding a type means adding a
 class here and its key in ``AUTH_TYPES``.
 """
 import base64
+from urllib.parse import quote_plus
 
 from requests.auth import AuthBase, HTTPBasicAuth
 from requests.utils import get_auth_from_url
@@ -69,10 +70,35 @@ class BearerAuth(Auth):
         return [self.token]
 
 
+class ApiKeyAuth(Auth):
+    """A key in a header (``X-API-Key: <key>``) or in the query string (``?api_key=<key>``)."""
+
+    def __init__(self, name, value, location='header'):
+        self.name = name or 'X-API-Key'
+        self.value = value or ''
+        self.location = location or 'header'
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config.api_key_name, config.api_key_value, config.api_key_location)
+
+    def __call__(self, request):
+        if self.location == 'query':
+            request.prepare_url(request.url, {self.name: self.value})
+        else:
+            request.headers[self.name] = self.value
+        return request
+
+    def secrets(self):
+        # As written, and as it appears percent-encoded in a URL.
+        return [self.value, quote_plus(self.value)]
+
+
 AUTH_TYPES = {
     'none': Auth,
     'basic': BasicAuth,
     'bearer': BearerAuth,
+    'api_key': ApiKeyAuth,
 }
 
 

@@ -85,7 +85,7 @@ class Outbound:
             except RequestError as error:
                 log = self.outcomes.refused(item.record_ids, error.args[0], job_id=job_id, number=number)
                 return Verdict(FAILED, number, error=log.error_message, log_id=log.id)
-            attempt = transport.send(request, self.profile.timeout)
+            attempt = transport.send(request, self.profile.timeout, self.profile.tls)
             if attempt.status_code == 401 and not refreshed and self.profile.auth.refresh():
                 # Fresh credentials deserve one more try; it does not count as a retry.
                 refreshed = True

@@ -6,15 +6,16 @@ or process, runs on one consistent version of its config.
 """
 import base64
 import dataclasses
+import datetime
 import random
 import re
-import typing
 from urllib.parse import urlsplit
 
 from requests.utils import get_auth_from_url
 
 from . import auth as auth_types
 from .logbook import SENSITIVE_HEADER, Redactor
+from .tls import TlsSettings
 
 DEFAULT_RETRY_SCHEDULE = '1m, 5m, 30m, 2h, 6h, 12h'
 RETRY_JITTER = 0.2  # queued waits vary by ±20 % so failed deliveries don't come back in a wave
@@ -83,7 +84,8 @@ class Profile:
     params: tuple                 # (key, operator, value)
     headers: tuple                # (key, value), the config's own headers
     auth: auth_types.Auth
-    signing_secret: typing.Optional[str]
+    signing_secrets: tuple        # the current secret, then the previous one while a rotation lasts
+    tls: TlsSettings
     timeout: tuple                # (connect, read) seconds
     paginated: bool
     page_size: int
@@ -111,7 +113,9 @@ class Profile:
             params=tuple((param.key, param.operator or '=', param.value or '') for param in config.param_ids),
             headers=tuple((header.key, header.value or '') for header in config.header_ids),
             auth=auth_types.from_config(config),
-            signing_secret=config.signing_secret if config.sign_requests else None,
+            signing_secrets=_signing_secrets(config),
+            tls=TlsSettings(verify=config.tls_verify, ca_bundle=config.tls_ca_bundle or None,
+                            client_cert=config.tls_client_cert or None, client_key=config.tls_client_key or None),
             timeout=_timeouts(config, timeout),
             paginated=config.is_paginated,
             page_size=config.page_size if config.is_paginated else 1,
@@ -130,7 +134,8 @@ class Profile:
     def redactor(self):
         """Masks every secret this profile can put in a request."""
         secrets = list(self.auth.secrets())
-        secrets.append(self.signing_secret)
+        secrets += self.signing_secrets
+        secrets.append(self.tls.client_key)
         secrets += [value for key, value in self.headers if SENSITIVE_HEADER.search(key or '')]
         secrets += url_credentials(self.url)
         return Redactor(secrets)
@@ -145,6 +150,14 @@ def url_credentials(url):
     login, password = get_auth_from_url(url)
     return [userinfo.partition(':')[2], password,
             base64.b64encode(f"{login}:{password}".encode('latin1', 'replace')).decode()]
+
+
+def _signing_secrets(config):
+    if not config.sign_requests:
+        return ()
+    rotating = config.signing_secret_previous and config.signing_secret_previous_until \
+        and config.signing_secret_previous_until > datetime.datetime.utcnow()
+    return (config.signing_secret, config.signing_secret_previous) if rotating else (config.signing_secret,)
 
 
 def _timeouts(config, timeout):

@@ -57,8 +57,8 @@ def finish(profile, body, values, key):
     headers = CaseInsensitiveDict({'User-Agent': USER_AGENT, 'Content-Type': 'application/json'})
     headers.update(dict(profile.headers))
     headers['Idempotency-Key'] = key
-    if profile.signing_secret:
-        headers.update(signing.headers(profile.signing_secret, key, data or b''))
+    if profile.signing_secrets:
+        headers.update(signing.headers(profile.signing_secrets, key, data or b''))
     for name, value in headers.items():
         try:
             value.encode('latin-1')

@@ -25,10 +25,12 @@ def signature(secret, message_id, timestamp, body):
     return f"v1,{base64.b64encode(digest).decode()}"
 
 
-def headers(secret, message_id, body, timestamp=None):
+def headers(secrets, message_id, body, timestamp=None):
+    """The signature headers; with several secrets (during a rotation), one signature each,
+    space-separated, so receivers holding either secret can verify."""
     timestamp = int(time.time()) if timestamp is None else timestamp
     return {
         'webhook-id': message_id,
         'webhook-timestamp': str(timestamp),
-        'webhook-signature': signature(secret, message_id, timestamp, body),
+        'webhook-signature': ' '.join(signature(secret, message_id, timestamp, body) for secret in secrets),
     }

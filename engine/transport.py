@@ -29,17 +29,36 @@ RETRYABLE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.excepti
 _local = threading.local()
 
 
-def session():
-    """This thread's pooled session."""
-    pooled = getattr(_local, 'session', None)
+class _TlsAdapter(HTTPAdapter):
+    """Connections made with one config's SSL context (extra CAs, client certificate)."""
+
+    def __init__(self, ssl_context, **kwargs):
+        self.ssl_context = ssl_context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        return super().init_poolmanager(*args, **kwargs, ssl_context=self.ssl_context)
+
+    def proxy_manager_for(self, *args, **kwargs):
+        return super().proxy_manager_for(*args, **kwargs, ssl_context=self.ssl_context)
+
+
+def session(tls=None):
+    """This thread's pooled session for these TLS settings (``tls.TlsSettings``; None: the defaults)."""
+    key = None if tls is None or tls.is_default else tls.key
+    sessions = getattr(_local, 'sessions', None)
+    if sessions is None:
+        sessions = _local.sessions = {}
+    pooled = sessions.get(key)
     if pooled is None:
         pooled = requests.Session()
         # Integrations must not share cookies with each other through the pool.
         pooled.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         adapter = HTTPAdapter(pool_connections=16, pool_maxsize=16, max_retries=0)
         pooled.mount('http://', adapter)
-        pooled.mount('https://', adapter)
-        _local.session = pooled
+        pooled.mount('https://', adapter if key is None else _TlsAdapter(
+            tls.ssl_context(), pool_connections=4, pool_maxsize=16, max_retries=0))
+        sessions[key] = pooled
     return pooled
 
 
@@ -62,12 +81,13 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def send(request, timeout):
-    """Send a ``requests.PreparedRequest`` once; never raises for HTTP or network errors."""
+def send(request, timeout, tls=None):
+    """Send a ``requests.PreparedRequest`` once, under ``tls`` settings; never raises for HTTP or network errors."""
     started = time.monotonic()
+    verify = True if tls is None else tls.verify
     try:
-        response = session().send(request, timeout=timeout, allow_redirects=False,
-                                   **_environment_settings(_origin(request.url)))
+        response = session(tls).send(request, timeout=timeout, allow_redirects=False,
+                                     **_environment_settings(_origin(request.url), verify))
     except requests.RequestException as error:
         return Attempt(duration_ms=_elapsed_ms(started), error=network_error(error, request.url, timeout),
                        retryable=isinstance(error, RETRYABLE_ERRORS))
@@ -90,11 +110,11 @@ def send(request, timeout):
 
 
 @functools.lru_cache(maxsize=256)
-def _environment_settings(origin):
+def _environment_settings(origin, verify):
     """What Session.request() adds from the environment (proxies, CA bundle), once per origin: it
     reads every environment variable, a sixth of a request's CPU, and the process environment
     does not change under a running server."""
-    return session().merge_environment_settings(origin, {}, None, None, None)
+    return session().merge_environment_settings(origin, {}, None, verify, None)
 
 
 def _origin(url):

@@ -4,12 +4,12 @@ from urllib3.util import parse_url
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..engine import outbox
+from ..engine import outbox, tls
 from ..engine.payload import Mapping, MappingError
 from ..engine.profile import DEFAULT_RETRY_SCHEDULE, parse_schedule
 from ..engine.request import placeholders
 from ..engine.sandbox import CompiledScript, ScriptError, eval_domain
-from .secret_field import Secret
+from .secret_field import SECRET_TYPES, Secret, SecretText
 
 TIMEOUT_RANGES = {'connection_timeout': (1, 60), 'read_timeout': (1, 300)}
 MAX_RETRIES_LIMIT = 10
@@ -45,15 +45,40 @@ class BjApiSyncConfig(models.Model):
     connection_timeout = fields.Integer(default=5, help="Seconds to establish the connection (1-60).")
     read_timeout = fields.Integer(default=15, help="Seconds to wait for the response (1-300).")
     auth_type = fields.Selection(
-        [('none', 'None'), ('basic', 'Basic Auth'), ('bearer', 'Bearer Token')],
+        [('none', 'None'), ('basic', 'Basic Auth'), ('bearer', 'Bearer Token'), ('api_key', 'API Key')],
         string='Authorization Type', default='none', required=True,
         help="Basic Auth sends 'Authorization: Basic base64(login:password)'; Bearer Token sends "
-             "'Authorization: Bearer <token>'. Secrets are masked in logs.")
+             "'Authorization: Bearer <token>'; API Key sends the key in a header or in the query string. "
+             "Secrets are masked in logs.")
     auth_login = fields.Char(string='Login', help="Basic Auth user name.")
     auth_password = Secret(string='Password', groups='base.group_system',
                            help="Basic Auth password; readable by Settings administrators only.")
     bearer_token = Secret(groups='base.group_system',
                           help="Sent as 'Authorization: Bearer <token>'; readable by Settings administrators only.")
+    api_key_name = fields.Char(
+        string='API Key Name', default='X-API-Key',
+        help="The header (or query parameter) that carries the key, e.g. X-API-Key or api_key.")
+    api_key_value = Secret(
+        string='API Key Value', groups='base.group_system',
+        help="The key itself; readable by Settings administrators only, masked in logs and URLs.")
+    api_key_location = fields.Selection(
+        [('header', 'Header'), ('query', 'Query String')], string='Send API Key In', default='header',
+        help="Header: sent as a request header. Query String: added to the URL as ?name=key.")
+    tls_verify = fields.Boolean(
+        string='Verify TLS Certificate', default=True,
+        help="Check the server's certificate against trusted authorities (the system's, plus the CA "
+             "certificates below). Turn off only for a test server.")
+    tls_ca_bundle = fields.Text(
+        string='Extra CA Certificates',
+        help="PEM certificates of authorities trusted in addition to the system's, e.g. a company CA "
+             "that signed the API's certificate.")
+    tls_client_cert = fields.Text(
+        string='Client Certificate', groups='base.group_system',
+        help="Mutual TLS: the PEM certificate Odoo presents to the server, with its private key below.")
+    tls_client_key = SecretText(
+        string='Client Private Key', groups='base.group_system',
+        help="Mutual TLS: the PEM private key of the client certificate (unencrypted); readable by "
+             "Settings administrators only.")
     line_ids = fields.One2many('bj.api.sync.config.line', 'config_id', string='Field Mapping', copy=True)
     header_ids = fields.One2many('bj.api.sync.header', 'config_id', string='Headers', copy=True)
     param_ids = fields.One2many('bj.api.sync.param', 'config_id', string='Parameters', copy=True)
@@ -87,6 +112,13 @@ class BjApiSyncConfig(models.Model):
     signing_secret = Secret(
         groups='base.group_system',
         help="HMAC-SHA256 key: 'whsec_' followed by base64, or any text used as is.")
+    signing_secret_previous = Secret(
+        string='Previous Signing Secret', groups='base.group_system',
+        help="While rotating secrets: requests also carry a signature made with this one, until the date below, "
+             "so receivers can switch to the new secret in their own time.")
+    signing_secret_previous_until = fields.Datetime(
+        string='Sign With Both Until',
+        help="Until then, requests carry both signatures (webhook-signature: v1,<new> v1,<previous>).")
     log_ids = fields.One2many('bj.api.log', 'config_id', string='Logs')
     job_ids = fields.One2many('bj.api.sync.job', 'config_id', string='Deliveries')
     last_sync_date = fields.Datetime(
@@ -122,7 +154,7 @@ class BjApiSyncConfig(models.Model):
         return super()._condition_to_sql(alias, fname, operator, value, query)
 
     def _refuse_secret(self, fname):
-        if isinstance(self._fields.get(fname), Secret):
+        if isinstance(self._fields.get(fname), SECRET_TYPES):
             raise UserError(_("%(field)s is secret: it cannot be searched or grouped by.",
                               field=self._fields[fname].string))
 
@@ -201,6 +233,23 @@ class BjApiSyncConfig(models.Model):
         for config in self.filtered('sign_requests'):
             if not config.signing_secret:
                 raise ValidationError(_('%(config)s: signing needs a secret.', config=config._label()))
+
+    @api.constrains('tls_ca_bundle', 'tls_client_cert', 'tls_client_key')
+    def _check_tls(self):
+        for config in self.sudo():
+            try:
+                tls.check(config.tls_ca_bundle, config.tls_client_cert, config.tls_client_key)
+            except tls.TlsError as error:
+                raise ValidationError(_('%(config)s: %(error)s', config=config._label(),
+                                        error=self.env._(error.args[0]))) from None
+
+    @api.constrains('auth_type', 'api_key_name')
+    def _check_api_key_name(self):
+        for config in self.filtered(lambda c: c.auth_type == 'api_key'):
+            name = (config.api_key_name or '').strip()
+            if not name or any(char in name for char in ' :\r\n'):
+                raise ValidationError(_('%(config)s: the API key name "%(name)s" is not a valid header or parameter name.',
+                                        config=config._label(), name=name))
 
     def write(self, values):
         result = super().write(values)

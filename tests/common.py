@@ -44,10 +44,29 @@ class Reply:
     delay: float = 0.0
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """With a TLS context, each connection's handshake happens in its own thread (a client that
+    never completes it cannot block the others), and a refused handshake is just dropped."""
+    daemon_threads = True
+
+    def __init__(self, address, handler, tls_context=None):
+        self.tls_context = tls_context
+        super().__init__(address, handler)
+
+    def finish_request(self, request, client_address):
+        if self.tls_context:
+            request.settimeout(5)
+            try:
+                request = self.tls_context.wrap_socket(request, server_side=True)
+            except OSError:
+                return
+        super().finish_request(request, client_address)
+
+
 class FakeApi:
     """Records every request; answers with queued replies, then with ``default``."""
 
-    def __init__(self):
+    def __init__(self, tls_context=None):
         self.received = []
         self.replies = collections.deque()
         self.default = Reply()
@@ -86,8 +105,8 @@ class FakeApi:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(('127.0.0.1', 0), Handler, tls_context)
+        self.scheme = 'https' if tls_context else 'http'
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def _record(self, received):
@@ -104,7 +123,7 @@ class FakeApi:
         self.server.server_close()
 
     def url(self, path='/'):
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_port}{path}"
 
     def reply(self, *replies):
         """Queue the next answers, in order."""
