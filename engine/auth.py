@@ -5,10 +5,28 @@ more attempt with fresh credentials after a 401. Adding a type means adding a
 class here and its key in ``AUTH_TYPES``.
 """
 import base64
+import datetime
+import hashlib
 from urllib.parse import quote_plus
 
+import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 from requests.utils import get_auth_from_url
+
+from odoo.tools.translate import LazyTranslate
+
+from . import transport
+from .tls import TlsSettings
+
+_lt = LazyTranslate(__name__)
+
+
+class AuthError(Exception):
+    """No credentials could be had (an OAuth2 token endpoint refused or did not answer): nothing is sent."""
+
+    def __init__(self, message, retryable=False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class Auth(AuthBase):
@@ -94,11 +112,122 @@ class ApiKeyAuth(Auth):
         return [self.value, quote_plus(self.value)]
 
 
+class OAuth2Auth(Auth):
+    """OAuth2 client credentials (RFC 6749 §4.4): ``Authorization: Bearer <access token>``.
+
+    The token is cached in the database (``bj.api.sync.token``) and used by every request,
+    transaction, worker and server until shortly before it expires. A worker that needs a
+    new one locks the cache row first, so one fetches while the others wait and then use it.
+    """
+    EXPIRY_MARGIN = datetime.timedelta(seconds=60)  # renewed this long before it expires
+    DEFAULT_LIFETIME = 3600                          # when the endpoint gives no expires_in
+
+    def __init__(self, registry, token_url, client_id, client_secret, scope=None, audience=None,
+                 client_auth='basic', timeout=(5, 15), tls=None):
+        self.registry = registry
+        self.token_url = token_url or ''
+        self.client_id = client_id or ''
+        self.client_secret = client_secret or ''
+        self.scope = scope or None
+        self.audience = audience or None
+        self.client_auth = client_auth or 'basic'
+        self.timeout = timeout
+        self.tls = tls
+        self.token = None
+        self.expires_at = None
+        self.key = hashlib.sha256('\0'.join(
+            (self.token_url, self.client_id, self.scope or '', self.audience or '')).encode()).hexdigest()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config.env.registry, config.oauth2_token_url, config.oauth2_client_id,
+                   config.oauth2_client_secret, config.oauth2_scope, config.oauth2_audience,
+                   config.oauth2_client_auth, (config.connection_timeout, config.read_timeout),
+                   TlsSettings.of(config))
+
+    def __call__(self, request):
+        if self.token is None or self._expiring(self.expires_at):
+            self.token, self.expires_at = self._cached_or_fetched(stale=None)
+        request.headers['Authorization'] = f"Bearer {self.token}"
+        return request
+
+    def secrets(self):
+        basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode('latin1', 'replace')).decode()
+        return [self.client_secret, quote_plus(self.client_secret), basic, self.token]
+
+    def refresh(self):
+        """After a 401: a new token, unless another worker already renewed the one refused."""
+        try:
+            self.token, self.expires_at = self._cached_or_fetched(stale=self.token)
+        except AuthError:
+            return False
+        return True
+
+    def _expiring(self, expires_at):
+        return not expires_at or expires_at - self.EXPIRY_MARGIN <= datetime.datetime.utcnow()
+
+    def renew(self):
+        """A new token from the endpoint whatever the cache holds (Test Authentication); AuthError if refused."""
+        self.token, self.expires_at = self._cached_or_fetched(stale=None, force=True)
+        return self.expires_at
+
+    def _cached_or_fetched(self, stale, force=False):
+        """The cached token if it is fresh (and not ``stale``), else a new one, stored for everyone."""
+        with self.registry.cursor() as cr:
+            if not self.registry.in_test_mode():
+                # A worker waiting on the lock must then see the token the other one stored.
+                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cr.execute("""INSERT INTO bj_api_sync_token (key, token_url, create_uid, write_uid, create_date, write_date)
+                          VALUES (%s, %s, 1, 1, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+                          ON CONFLICT (key) DO NOTHING""", [self.key, self.token_url])
+            cr.execute("SELECT access_token, expires_at FROM bj_api_sync_token WHERE key = %s FOR UPDATE", [self.key])
+            token, expires_at = cr.fetchone()
+            if token and token != stale and not force and not self._expiring(expires_at):
+                return token, expires_at
+            token, expires_at = self._fetch()
+            cr.execute("""UPDATE bj_api_sync_token SET access_token = %s, expires_at = %s,
+                                 write_date = now() AT TIME ZONE 'UTC' WHERE key = %s""",
+                       [token, expires_at, self.key])
+            return token, expires_at
+
+    def _fetch(self):
+        data = {'grant_type': 'client_credentials'}
+        if self.scope:
+            data['scope'] = self.scope
+        if self.audience:
+            data['audience'] = self.audience
+        credentials = None
+        if self.client_auth == 'body':
+            data.update(client_id=self.client_id, client_secret=self.client_secret)
+        else:
+            credentials = HTTPBasicAuth(self.client_id, self.client_secret)
+        try:
+            response = transport.session(self.tls).post(
+                self.token_url, data=data, auth=credentials, timeout=self.timeout, allow_redirects=False,
+                headers={'Accept': 'application/json'}, verify=self.tls.verify if self.tls else True)
+        except requests.RequestException as error:
+            raise AuthError(_lt("OAuth2 token endpoint: %(error)s", error=transport.network_error(
+                error, self.token_url, self.timeout)), retryable=True) from None
+        answer = response.text.strip()[:500]
+        if not 200 <= response.status_code < 300:
+            raise AuthError(_lt("The OAuth2 token endpoint %(url)s answered HTTP %(status)s: %(answer)s",
+                                url=self.token_url, status=response.status_code, answer=answer),
+                            retryable=response.status_code in transport.RETRYABLE_STATUS)
+        try:
+            token = response.json()
+            access_token, lifetime = token['access_token'], int(token.get('expires_in') or self.DEFAULT_LIFETIME)
+        except (ValueError, KeyError, TypeError):
+            raise AuthError(_lt("The OAuth2 token endpoint %(url)s gave no access_token: %(answer)s",
+                                url=self.token_url, answer=answer)) from None
+        return access_token, datetime.datetime.utcnow() + datetime.timedelta(seconds=lifetime)
+
+
 AUTH_TYPES = {
     'none': Auth,
     'basic': BasicAuth,
     'bearer': BearerAuth,
     'api_key': ApiKeyAuth,
+    'oauth2': OAuth2Auth,
 }
 
 

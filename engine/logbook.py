@@ -25,9 +25,16 @@ _BULKY_FIELDS = ['request_headers', 'request_body', 'response_headers', 'respons
 class Redactor:
     """Masks known secret values wherever they appear in text written to a log."""
 
-    def __init__(self, secrets=()):
+    def __init__(self, secrets=(), more=None):
+        self.known = list(secrets)
+        # Secrets learnt while sending (an OAuth2 access token), asked for each time.
+        self.more = more
+
+    @property
+    def secrets(self):
+        secrets = self.known + (self.more() if self.more else [])
         # Longest first, so a secret containing another is masked whole.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        return sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
     def text(self, text):
         if not text:

@@ -14,11 +14,15 @@ import dataclasses
 import json
 import time
 import uuid
+from urllib.parse import urlsplit
+
+import requests
 
 from odoo.exceptions import UserError
 
 from . import outbox, transport
-from .outcome import DONE, FAILED, RETRY, Outcomes, Verdict, decide
+from .auth import AuthError, OAuth2Auth
+from .outcome import DONE, FAILED, LOG_STATUS, RETRY, Outcomes, Verdict, decide
 from .payload import MappingError
 from .planning import Planner
 from .profile import Profile
@@ -85,6 +89,17 @@ class Outbound:
             except RequestError as error:
                 log = self.outcomes.refused(item.record_ids, error.args[0], job_id=job_id, number=number)
                 return Verdict(FAILED, number, error=log.error_message, log_id=log.id)
+            except AuthError as error:
+                # No credentials, nothing sent; an endpoint that is down is retried like the API itself.
+                verdict = decide(transport.Attempt(0, error=error.args[0], retryable=error.retryable), number, rule)
+                log = self.outcomes.refused(item.record_ids, error.args[0], job_id=job_id, number=number,
+                                            status=LOG_STATUS[verdict.state])
+                verdict.error, verdict.log_id, verdict.attempt = log.error_message, log.id, None
+                if verdict.state != RETRY or not rule.in_process:
+                    return verdict
+                self.sleep(verdict.wait)
+                number += 1
+                continue
             attempt = transport.send(request, self.profile.timeout, self.profile.tls)
             if attempt.status_code == 401 and not refreshed and self.profile.auth.refresh():
                 # Fresh credentials deserve one more try; it does not count as a retry.
@@ -101,6 +116,26 @@ class Outbound:
     def finish(self, item, key):
         """The request ``item`` is sent as, secrets in clear (show it through ``outcomes.redactor``)."""
         return finish_request(self.profile, item.body, item.url_values, key)
+
+    def test_authentication(self):
+        """Test Authentication: get an OAuth2 token, or complete a TLS handshake, sending no record.
+        Returns (success, message)."""
+        _ = self.outcomes.env._
+        auth = self.profile.auth
+        try:
+            if isinstance(auth, OAuth2Auth):
+                expires_at = auth.renew()
+                return True, _("A token was issued; it expires at %(date)s (UTC).", date=expires_at.replace(microsecond=0))
+            parts = urlsplit(self.profile.url)
+            origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
+            response = transport.session(self.profile.tls).head(
+                origin, timeout=self.profile.timeout, allow_redirects=False, verify=self.profile.tls.verify)
+            return True, _("TLS handshake with %(origin)s succeeded (HTTP %(status)s to HEAD /).",
+                           origin=origin, status=response.status_code)
+        except AuthError as error:
+            return False, self.outcomes.text(error.args[0])
+        except requests.RequestException as error:
+            return False, self.outcomes.text(transport.network_error(error, origin, self.profile.timeout))
 
     # Results -----------------------------------------------------------------------------
 

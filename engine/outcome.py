@@ -73,10 +73,10 @@ class Outcomes:
     def skipped(self, record_ids, reason):
         return self._write(record_ids, {'status': 'skipped', 'error_message': self.text(reason), 'attempt': 0})
 
-    def refused(self, record_ids, message, job_id=None, number=0):
-        """Nothing could be sent (the request could not be built): one error row."""
+    def refused(self, record_ids, message, job_id=None, number=0, status='error'):
+        """Nothing could be sent (the request could not be built, no credentials): one row."""
         return self._write(record_ids, {
-            'status': 'error', 'error_message': self.text(message), 'attempt': number, 'job_id': job_id})
+            'status': status, 'error_message': self.text(message), 'attempt': number, 'job_id': job_id})
 
     def attempted(self, record_ids, request, verdict, job_id=None):
         """Log one attempt with its verdict; fills ``verdict.error`` and ``verdict.log_id``."""

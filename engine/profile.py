@@ -114,8 +114,7 @@ class Profile:
             headers=tuple((header.key, header.value or '') for header in config.header_ids),
             auth=auth_types.from_config(config),
             signing_secrets=_signing_secrets(config),
-            tls=TlsSettings(verify=config.tls_verify, ca_bundle=config.tls_ca_bundle or None,
-                            client_cert=config.tls_client_cert or None, client_key=config.tls_client_key or None),
+            tls=TlsSettings.of(config),
             timeout=_timeouts(config, timeout),
             paginated=config.is_paginated,
             page_size=config.page_size if config.is_paginated else 1,
@@ -133,12 +132,11 @@ class Profile:
 
     def redactor(self):
         """Masks every secret this profile can put in a request."""
-        secrets = list(self.auth.secrets())
-        secrets += self.signing_secrets
+        secrets = list(self.signing_secrets)
         secrets.append(self.tls.client_key)
         secrets += [value for key, value in self.headers if SENSITIVE_HEADER.search(key or '')]
         secrets += url_credentials(self.url)
-        return Redactor(secrets)
+        return Redactor(secrets, more=self.auth.secrets)
 
 
 def url_credentials(url):

@@ -31,6 +31,12 @@ class TlsSettings:
     client_cert: typing.Optional[str] = None
     client_key: typing.Optional[str] = None
 
+    @classmethod
+    def of(cls, config):
+        """The TLS settings of a config (a superuser record: the key is a secret)."""
+        return cls(verify=config.tls_verify, ca_bundle=config.tls_ca_bundle or None,
+                   client_cert=config.tls_client_cert or None, client_key=config.tls_client_key or None)
+
     @property
     def is_default(self):
         return self.verify and not (self.ca_bundle or self.client_cert)

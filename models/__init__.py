@@ -9,4 +9,5 @@ from . import bj_api_sync_header
 from . import bj_api_sync_param
 from . import bj_api_log
 from . import bj_api_sync_job
+from . import bj_api_sync_token
 from . import ir_actions_server

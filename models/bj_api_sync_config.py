@@ -4,7 +4,8 @@ from urllib3.util import parse_url
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..engine import outbox, tls
+from ..engine import auth, outbox, tls
+from ..engine.outbound import Outbound
 from ..engine.payload import Mapping, MappingError
 from ..engine.profile import DEFAULT_RETRY_SCHEDULE, parse_schedule
 from ..engine.request import placeholders
@@ -45,10 +46,12 @@ class BjApiSyncConfig(models.Model):
     connection_timeout = fields.Integer(default=5, help="Seconds to establish the connection (1-60).")
     read_timeout = fields.Integer(default=15, help="Seconds to wait for the response (1-300).")
     auth_type = fields.Selection(
-        [('none', 'None'), ('basic', 'Basic Auth'), ('bearer', 'Bearer Token'), ('api_key', 'API Key')],
+        [('none', 'None'), ('basic', 'Basic Auth'), ('bearer', 'Bearer Token'), ('api_key', 'API Key'),
+         ('oauth2', 'OAuth2 Client Credentials')],
         string='Authorization Type', default='none', required=True,
         help="Basic Auth sends 'Authorization: Basic base64(login:password)'; Bearer Token sends "
-             "'Authorization: Bearer <token>'; API Key sends the key in a header or in the query string. "
+             "'Authorization: Bearer <token>'; API Key sends the key in a header or in the query string; "
+             "OAuth2 gets an access token from the token URL and sends it as a Bearer token. "
              "Secrets are masked in logs.")
     auth_login = fields.Char(string='Login', help="Basic Auth user name.")
     auth_password = Secret(string='Password', groups='base.group_system',
@@ -64,6 +67,21 @@ class BjApiSyncConfig(models.Model):
     api_key_location = fields.Selection(
         [('header', 'Header'), ('query', 'Query String')], string='Send API Key In', default='header',
         help="Header: sent as a request header. Query String: added to the URL as ?name=key.")
+    oauth2_token_url = fields.Char(
+        string='Token URL', help="The OAuth2 token endpoint, e.g. https://auth.example.com/oauth/token.")
+    oauth2_client_id = fields.Char(string='Client ID')
+    oauth2_client_secret = Secret(
+        string='Client Secret', groups='base.group_system',
+        help="Readable by Settings administrators only, masked in logs.")
+    oauth2_scope = fields.Char(string='Scope', help="Space-separated scopes, if the API asks for them.")
+    oauth2_audience = fields.Char(string='Audience', help="Sent as audience, if the API asks for it (e.g. Auth0).")
+    oauth2_client_auth = fields.Selection(
+        [('basic', 'HTTP Basic'), ('body', 'In the Form Body')], string='Client Authentication', default='basic',
+        help="How the client ID and secret reach the token endpoint: HTTP Basic (the standard), or as "
+             "client_id and client_secret in the form body.")
+    oauth2_token_expires_at = fields.Datetime(
+        string='Token Expires', compute='_compute_oauth2_token_expires_at',
+        help="When the cached access token expires; it is renewed shortly before.")
     tls_verify = fields.Boolean(
         string='Verify TLS Certificate', default=True,
         help="Check the server's certificate against trusted authorities (the system's, plus the CA "
@@ -144,6 +162,15 @@ class BjApiSyncConfig(models.Model):
                     "Up to %(attempts)s attempts within the call: the first, then %(retries)s retries with "
                     "exponential backoff (a few seconds); then the request is an error.",
                     attempts=config.max_retries + 1, retries=config.max_retries)
+
+    def _compute_oauth2_token_expires_at(self):
+        tokens = self.env['bj.api.sync.token'].sudo()
+        for config in self:
+            expires_at = False
+            if config.auth_type == 'oauth2' and config.oauth2_token_url:
+                key = auth.OAuth2Auth.from_config(config.sudo()).key
+                expires_at = tokens.search([('key', '=', key)], limit=1).expires_at
+            config.oauth2_token_expires_at = expires_at
 
     def _read_group_groupby(self, groupby_spec, query):
         self._refuse_secret(groupby_spec.split(':')[0].split('.')[0])
@@ -243,6 +270,14 @@ class BjApiSyncConfig(models.Model):
                 raise ValidationError(_('%(config)s: %(error)s', config=config._label(),
                                         error=self.env._(error.args[0]))) from None
 
+    @api.constrains('auth_type', 'oauth2_token_url', 'oauth2_client_id')
+    def _check_oauth2(self):
+        for config in self.filtered(lambda c: c.auth_type == 'oauth2'):
+            url = (config.oauth2_token_url or '').strip()
+            if not url.startswith(('http://', 'https://')) or not config.oauth2_client_id:
+                raise ValidationError(_('%(config)s: OAuth2 needs an http:// or https:// token URL and a client ID.',
+                                        config=config._label()))
+
     @api.constrains('auth_type', 'api_key_name')
     def _check_api_key_name(self):
         for config in self.filtered(lambda c: c.auth_type == 'api_key'):
@@ -272,6 +307,17 @@ class BjApiSyncConfig(models.Model):
                 Mapping(config)
             except MappingError as error:
                 raise ValidationError(str(error)) from None
+
+    def action_test_authentication(self):
+        """Get an OAuth2 token or complete a TLS handshake now, sending no record; say how it went."""
+        self.ensure_one()
+        success, message = Outbound(self.sudo()).test_authentication()
+        return {
+            'type': 'ir.actions.client',
+            'tag': 'display_notification',
+            'params': {'title': _("Test Authentication: %(config)s", config=self.name), 'message': message,
+                       'type': 'success' if success else 'danger', 'sticky': not success},
+        }
 
     def action_open_jobs(self):
         """Every delivery of the config, newest first: what is waiting and what went out."""

@@ -5,12 +5,14 @@ import datetime
 import hashlib
 import hmac
 import json
+from urllib.parse import parse_qsl
 
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
+from ..engine.outbound import Outbound
 from . import certs
-from .common import BjApiCase, FakeApi
+from .common import BjApiCase, FakeApi, Reply, free_port_url
 
 SIGNING = 'whsec_' + base64.b64encode(b'current-signing-key-0123456789').decode()
 PREVIOUS = 'whsec_' + base64.b64encode(b'previous-signing-key-987654321').decode()
@@ -163,3 +165,135 @@ class TestTls(BjApiCase):
         for name, description in described.items():
             self.assertEqual(description, {'searchable': False, 'groupable': False, 'exportable': False}, name)
         self.assertEqual(json.loads(json.dumps(described))['tls_client_key']['exportable'], False)
+
+
+@tagged('post_install', '-at_install', 'bj_api_sync')
+class TestOAuth2(BjApiCase):
+    """OAuth2 client credentials against a token endpoint started by the test."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partner = cls.env['res.partner'].create({'name': 'OAuth Partner'})
+        cls.tokens = FakeApi().start()
+        cls.addClassCleanup(cls.tokens.stop)
+
+    def setUp(self):
+        super().setUp()
+        self.tokens.reset()
+        self.tokens.default = Reply(200, {'access_token': 'access-token-1', 'token_type': 'Bearer', 'expires_in': 3600})
+        self.env['bj.api.sync.token'].sudo().search([]).unlink()
+        # The token cache is written in a transaction of its own: here, inside the test's.
+        self.enterContext(self.shared_cursors())
+
+    def oauth_config(self, **values):
+        return self.make_config(lines=[('name', 'name')], auth_type='oauth2', max_retries=0, **{
+            'oauth2_token_url': self.tokens.url('/oauth/token'), 'oauth2_client_id': 'client-1',
+            'oauth2_client_secret': 'client-secret-XYZ', 'oauth2_scope': 'crm.write', **values})
+
+    def call(self, config):
+        return config._make_outbound_http_request(self.partner, config.id)
+
+    def test_one_token_serves_many_requests_across_transactions_and_dispatchers(self):
+        config = self.oauth_config(oauth2_audience='https://api.example.com')
+        for _attempt in range(3):
+            self.assertTrue(self.call(config)['success'])
+        # Another reading of the config (another transaction, worker or server) finds the cached token.
+        self.assertTrue(Outbound(config.sudo()).deliver(Outbound(config.sudo()).plan(self.partner))['success'])
+        config._make_outbound_http_request(self.partner, config.id, queued=True)
+        self.env['bj.api.sync.job']._cron_dispatch()
+        self.assertEqual(len(self.tokens.received), 1)
+        [token_request] = self.tokens.received
+        form = dict(token_request.query) or dict(parse_qsl(token_request.body.decode()))
+        self.assertEqual(form, {'grant_type': 'client_credentials', 'scope': 'crm.write',
+                                'audience': 'https://api.example.com'})
+        basic = base64.b64encode(b'client-1:client-secret-XYZ').decode()
+        self.assertEqual(token_request.headers['Authorization'], f'Basic {basic}')
+        self.assertEqual({r.headers['Authorization'] for r in self.api.received}, {'Bearer access-token-1'})
+        self.assertEqual(len(self.api.received), 5)
+        self.assertTrue(config.oauth2_token_expires_at)
+        self.assertNoSecretLogged(config)
+
+    def assertNoSecretLogged(self, config):
+        self.env.flush_all()
+        self.env.cr.execute("SELECT row_to_json(log)::text FROM bj_api_log AS log WHERE config_id = %s", [config.id])
+        for (row,) in self.env.cr.fetchall():
+            for secret in ('client-secret-XYZ', 'access-token-1', 'access-token-2'):
+                self.assertNotIn(secret, row)
+        self.env.cr.execute("SELECT row_to_json(job)::text FROM bj_api_sync_job AS job WHERE config_id = %s", [config.id])
+        for (row,) in self.env.cr.fetchall():
+            self.assertNotIn('access-token', row)
+
+    def test_client_credentials_in_the_body(self):
+        config = self.oauth_config(oauth2_client_auth='body')
+        self.assertTrue(self.call(config)['success'])
+        [token_request] = self.tokens.received
+        form = dict(parse_qsl(token_request.body.decode()))
+        self.assertEqual((form['client_id'], form['client_secret']), ('client-1', 'client-secret-XYZ'))
+        self.assertNotIn('Authorization', token_request.headers)
+
+    def test_an_expired_token_is_renewed(self):
+        config = self.oauth_config()
+        self.call(config)
+        self.env['bj.api.sync.token'].sudo().search([]).write(
+            {'expires_at': datetime.datetime.utcnow() + datetime.timedelta(seconds=30)})
+        self.env.flush_all()
+        self.tokens.default = Reply(200, {'access_token': 'access-token-2', 'expires_in': 3600})
+        self.call(config)
+        self.assertEqual(len(self.tokens.received), 2)
+        self.assertEqual(self.api.received[-1].headers['Authorization'], 'Bearer access-token-2')
+
+    def test_a_401_gives_exactly_one_attempt_with_a_fresh_token(self):
+        config = self.oauth_config()
+        self.call(config)
+        self.tokens.default = Reply(200, {'access_token': 'access-token-2', 'expires_in': 3600})
+        self.api.reply(Reply(401, {'error': 'token revoked'}))
+        result = self.call(config)
+        self.assertTrue(result['success'], result)
+        self.assertEqual([r.headers['Authorization'] for r in self.api.received],
+                         ['Bearer access-token-1', 'Bearer access-token-1', 'Bearer access-token-2'])
+        self.assertEqual(len(self.tokens.received), 2)
+        # A second 401 with the fresh token is final: no third token, no loop.
+        self.api.default = Reply(401)
+        result = self.call(config)
+        self.assertFalse(result['success'])
+        self.assertEqual(len(self.tokens.received), 3)
+        self.assertEqual(len(self.api.received), 5)
+        self.assertNoSecretLogged(config)
+
+    def test_token_endpoint_refusing_the_client_sends_nothing(self):
+        self.tokens.default = Reply(400, {'error': 'invalid_client', 'echo': 'client-secret-XYZ'})
+        config = self.oauth_config()
+        result = self.call(config)
+        self.assertFalse(result['success'])
+        self.assertEqual(self.api.received, [])
+        self.assertIn('answered HTTP 400', result['errors'][0])
+        self.assertIn('invalid_client', result['errors'][0])
+        self.assertNotIn('client-secret-XYZ', result['errors'][0])
+        [log] = self.logs(config)
+        self.assertEqual(log.status, 'error')
+        self.assertNoSecretLogged(config)
+
+    def test_token_endpoint_down_sends_nothing_and_says_so(self):
+        config = self.oauth_config(oauth2_token_url=free_port_url('/oauth/token'))
+        result = self.call(config)
+        self.assertFalse(result['success'])
+        self.assertEqual(self.api.received, [])
+        self.assertRegex(result['errors'][0], r'^OAuth2 token endpoint: Connection refused by 127\.0\.0\.1:\d+$')
+
+    def test_test_authentication_gets_a_token_and_sends_no_record(self):
+        config = self.oauth_config()
+        action = config.action_test_authentication()
+        self.assertEqual(action['params']['type'], 'success')
+        self.assertEqual(len(self.tokens.received), 1)
+        self.assertEqual(self.api.received, [])
+        self.tokens.default = Reply(401, {'error': 'invalid_client'})
+        action = config.action_test_authentication()
+        self.assertEqual(action['params']['type'], 'danger')
+        self.assertIn('invalid_client', action['params']['message'])
+
+    def test_preview_shows_the_auth_applied_masked(self):
+        config = self.oauth_config()
+        wizard = self.env['bj.api.sync.preview.wizard'].create({'config_id': config.id, 'res_id': self.partner.id})
+        self.assertIn('"Authorization": "Bearer ***"', wizard.preview_headers)
+        self.assertNotIn('access-token-1', wizard.preview_headers)
