@@ -8,6 +8,7 @@ Network errors become short sentences a person can act on.
 import dataclasses
 import functools
 import http.cookiejar
+import logging
 import socket
 import threading
 import time
@@ -27,6 +28,20 @@ RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 RETRYABLE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 _local = threading.local()
+
+
+class _HideQueryStrings(logging.Filter):
+    """urllib3 logs each request line at debug level, query string included, where an API key
+    may travel: the server log keeps only the path."""
+
+    def filter(self, record):
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 4 and isinstance(args[4], str) and '?' in args[4]:
+            record.args = (*args[:4], args[4].split('?', 1)[0] + '?…', *args[5:])
+        return True
+
+
+logging.getLogger('urllib3.connectionpool').addFilter(_HideQueryStrings())
 
 
 class _TlsAdapter(HTTPAdapter):

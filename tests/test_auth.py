@@ -5,6 +5,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 from urllib.parse import parse_qsl
 
 from odoo.exceptions import ValidationError
@@ -64,6 +65,19 @@ class TestApiKeyAndSigning(BjApiCase):
         self.assert_no_secret_logged(config, 'key/in query+1', 'key%2Fin+query%2B1')
         preview = self.env['bj.api.sync.preview.wizard'].create({'config_id': config.id, 'res_id': self.partner.id})
         self.assertIn('api_key=***', preview.preview_url)
+
+    def test_api_key_never_reaches_the_server_log_at_debug_level(self):
+        config = self.make_config(lines=[('name', 'name')], auth_type='api_key', api_key_location='query',
+                                  api_key_name='api_key', api_key_value='debug-level-key-42')
+        with self.assertLogs(level='DEBUG') as captured:
+            logging.getLogger('urllib3').setLevel(logging.DEBUG)
+            try:
+                config._make_outbound_http_request(self.partner, config.id)
+            finally:
+                logging.getLogger('urllib3').setLevel(logging.NOTSET)
+        text = '\n'.join(captured.output)
+        self.assertIn('/api/items?', text)
+        self.assertNotIn('debug-level-key-42', text)
 
     def test_api_key_name_must_be_a_header_name(self):
         with self.assertRaises(ValidationError):
@@ -140,6 +154,17 @@ class TestTls(BjApiCase):
         key_body = ''.join(self.client.key_pem.splitlines()[1:-1])
         for (row,) in self.env.cr.fetchall():
             self.assertNotIn(key_body[:40], row)
+
+    def test_test_authentication_checks_the_tls_handshake_and_sends_no_record(self):
+        config = self.make_config(lines=[('name', 'name')], url=self.mutual.url('/secure'),
+                                  tls_ca_bundle=self.ca.cert_pem)
+        action = config.action_test_authentication()
+        self.assertEqual(action['params']['type'], 'danger', action['params']['message'])
+        config.write({'tls_client_cert': self.client.cert_pem, 'tls_client_key': self.client.key_pem})
+        action = config.action_test_authentication()
+        self.assertEqual(action['params']['type'], 'success', action['params']['message'])
+        self.assertIn('TLS handshake with https://127.0.0.1:', action['params']['message'])
+        self.assertEqual(self.mutual.received, [], "no record was sent (HEAD / is not even recorded)")
 
     def test_certificates_are_checked_when_saved(self):
         other = certs.issue('other-client', issuer=self.ca, client=True)

@@ -22,7 +22,7 @@ JOBS_PER_RECORD = 3
 @tagged('post_install', '-at_install', 'bj_api_sync')
 class TestOutboxConcurrency(BjApiCase):
 
-    def commit_jobs(self):
+    def commit_jobs(self, **config_values):
         """A queued config and its jobs, committed: RECORDS records with JOBS_PER_RECORD jobs each."""
         with self.registry.cursor() as cr:
             cr.execute("SELECT COUNT(*) FROM bj_api_sync_job WHERE state IN ('pending', 'running')")
@@ -39,6 +39,7 @@ class TestOutboxConcurrency(BjApiCase):
                 'http_method_ids': [(6, 0, env.ref('bj_api_sync.http_method_post').ids)],
                 'delivery_mode': 'queued',
                 'queue_retry_schedule': '1s',
+                **config_values,
             })
             self.addCleanup(self.remove, config.id, cron.id, last_trigger)
             jobs = env['bj.api.sync.job'].create([{
@@ -61,14 +62,12 @@ class TestOutboxConcurrency(BjApiCase):
         with self.registry.cursor() as cr:
             cr.execute("DELETE FROM bj_api_log WHERE config_id = %s", [config_id])
             cr.execute("DELETE FROM bj_api_sync_job WHERE config_id = %s", [config_id])
+            cr.execute("DELETE FROM bj_api_sync_token WHERE token_url LIKE %s", [f"{self.api.url('/oauth')}%"])
             env = api.Environment(cr, SUPERUSER_ID, {})
             env['bj.api.sync.config'].browse(config_id).unlink()
             cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s AND id > %s", [cron_id, last_trigger])
 
-    def test_two_dispatchers_send_each_job_exactly_once(self):
-        config_id, job_ids, by_record = self.commit_jobs()
-        # A little latency per request, so both dispatchers are surely busy at the same time.
-        self.api.default = Reply(delay=0.01)
+    def run_two_dispatchers(self):
         barrier = threading.Barrier(2)
         sent, errors = {}, []
 
@@ -88,6 +87,13 @@ class TestOutboxConcurrency(BjApiCase):
                 thread.join(timeout=60)
         self.assertFalse(any(thread.is_alive() for thread in threads), "dispatchers did not finish")
         self.assertEqual(errors, [])
+        return sent
+
+    def test_two_dispatchers_send_each_job_exactly_once(self):
+        config_id, job_ids, by_record = self.commit_jobs()
+        # A little latency per request, so both dispatchers are surely busy at the same time.
+        self.api.default = Reply(delay=0.01)
+        sent = self.run_two_dispatchers()
 
         received = collections.Counter(header(request, 'Idempotency-Key') for request in self.api.received)
         expected = {key for keys in by_record.values() for key in keys}
@@ -106,3 +112,20 @@ class TestOutboxConcurrency(BjApiCase):
             self.assertEqual(cr.fetchall(), [('done', 1, len(job_ids))])
             cr.execute("SELECT status, COUNT(*) FROM bj_api_log WHERE config_id = %s GROUP BY status", [config_id])
             self.assertEqual(cr.fetchall(), [('success', len(job_ids))])
+
+    def test_two_dispatchers_share_one_oauth2_token(self):
+        """Both dispatchers need a token at once: one fetches it (holding the cache row's lock),
+        the other waits and uses it. The token endpoint (this test's API, /oauth/token) is slow."""
+        config_id, job_ids, _by_record = self.commit_jobs(
+            auth_type='oauth2', oauth2_token_url=self.api.url('/oauth/token'), oauth2_client_id='concurrent-client',
+            oauth2_client_secret='concurrent-secret')
+        token = {'access_token': 'shared-token-1', 'expires_in': 3600}
+        self.api.reply(Reply(200, token, delay=0.3))
+        self.api.default = Reply(delay=0.01)
+        sent = self.run_two_dispatchers()
+        self.assertEqual(sum(sent.values()), len(job_ids))
+        token_requests = [request for request in self.api.received if request.path == '/oauth/token']
+        deliveries = [request for request in self.api.received if request.path == '/concurrent']
+        self.assertEqual(len(token_requests), 1)
+        self.assertEqual(len(deliveries), len(job_ids))
+        self.assertEqual({header(request, 'Authorization') for request in deliveries}, {'Bearer shared-token-1'})
