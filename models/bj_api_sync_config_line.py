@@ -55,11 +55,34 @@ class BjApiSyncConfigLine(models.Model):
             if (line.field_path or '').split('.')[0] != line.field_id.name:
                 line.field_path = line.field_id.name
 
+    def _path_field(self, model_name, path):
+        """The model's field a path starts with (partner_id for partner_id.name), or nothing."""
+        first = (path or '').strip().split('.')[0]
+        return self.env['ir.model.fields']._get(model_name, first)
+
     @api.onchange('field_path')
     def _onchange_field_path(self):
         for line in self:
-            first = (line.field_path or '').strip().split('.')[0]
-            line.field_id = line.model_id and first and self.env['ir.model.fields']._get(line.model_name, first)
+            line.field_id = self._path_field(line.model_name, line.field_path)
+
+    # field_path is the source of truth: a path written without its field (by code, an import)
+    # gets field_id too, as the form's onchange gives it.
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if 'field_id' not in vals and vals.get('field_path') and vals.get('config_id'):
+                model_name = self.env['bj.api.sync.config'].browse(vals['config_id']).model_name
+                vals['field_id'] = self._path_field(model_name, vals['field_path']).id
+        return super().create(vals_list)
+
+    def write(self, vals):
+        result = super().write(vals)
+        if 'field_path' in vals and 'field_id' not in vals:
+            for line in self:
+                field = self._path_field(line.model_name, line.field_path)
+                if line.field_id != field:
+                    line.field_id = field
+        return result
 
     @api.depends('value_type', 'python_code', 'constant_value')
     def _compute_value_text(self):

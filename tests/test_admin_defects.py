@@ -48,6 +48,17 @@ class TestAdminDefects(BjApiCase):
         self.assertEqual([(line.api_key, line.field_path, line.constant_value) for line in config.line_ids],
                          [('name', 'name', False), ('company', 'parent_id.name', False), ('source', False, 'odoo')])
 
+    def test_field_id_follows_a_field_path_written_by_code(self):
+        config = self.make_config(lines=[('name', 'name'), ('company', 'parent_id.name')])
+        name_line, company_line = config.line_ids
+        self.assertEqual((name_line.field_id.name, company_line.field_id.name), ('name', 'parent_id'))
+        name_line.field_path = 'email'
+        self.assertEqual(name_line.field_id.name, 'email')
+        company_line.field_path = 'parent_id.email'
+        self.assertEqual((company_line.field_id.name, company_line.field_path), ('parent_id', 'parent_id.email'))
+        name_line.write({'value_type': 'python', 'field_path': False, 'python_code': "'x'"})
+        self.assertFalse(name_line.field_id)
+
     def test_identifier_says_what_it_does(self):
         described = self.env['bj.api.sync.config.line'].fields_get(['is_identifier'], ['help'])
         self.assertIn('at most one', described['is_identifier']['help'])
@@ -57,12 +68,14 @@ class TestAdminDefects(BjApiCase):
         config = self.make_config(lines=[('name', 'name')])
         action = config.with_context(trigger_kind='automation').action_create_trigger()
         self.assertEqual(action['name'], 'Create Automation Rule')
+        self.assertEqual(action['context']['default_kind'], 'automation')
         Wizard = self.env['bj.api.sync.trigger.wizard']
         described = Wizard.fields_get(['config_id'], ['string'])
         self.assertEqual(described['config_id']['string'], 'API Configuration')
         self.assertNotIn('queued', Wizard._fields)
         arch = etree.fromstring(Wizard.get_views([(False, 'form')])['views']['form']['arch'])
-        self.assertEqual(arch.xpath("//field[@name='kind']")[0].get('invisible'), '1')
+        # The kind is asked only when the wizard is opened without one (the buttons always give it).
+        self.assertEqual(arch.xpath("//field[@name='kind']")[0].get('invisible'), "context.get('default_kind')")
         # Long (Ukrainian) trigger labels get a whole line each.
         self.assertEqual(arch.xpath("//field[@name='trigger']")[0].get('widget'), 'radio')
         self.assertFalse(arch.xpath("//group/group"), "one column, no half-width groups")

@@ -14,6 +14,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
+from odoo.tools import config
 
 from ..engine import outbox, profile
 from .common import BjApiCase, FakeApi, Reply
@@ -74,6 +75,8 @@ class OutboxCase(BjApiCase):
     def dispatch(self):
         """Run the dispatcher as its cron would; its cursors share this test's transaction."""
         self.env.flush_all()
+        # As after a commit: what happens next in the test is a new transaction, woken anew.
+        self.env.cr.precommit.data.pop(outbox._WOKEN, None)
         try:
             with self.shared_cursors():
                 return self.Job._cron_dispatch()
@@ -753,3 +756,50 @@ class TestOutboxSchedule(OutboxCase):
     def test_max_attempts_follow_the_schedule(self):
         self.config.queue_retry_schedule = '1m, 5m, 2h'
         self.assertEqual(self.queue(self.partner('Four')).max_attempts, 4)
+
+
+@tagged('post_install', '-at_install', 'bj_api_sync')
+class TestOutboxProductionMode(OutboxCase):
+    """The dispatcher under Odoo's cron time limit: bounded runs, progress reported, one wake-up per transaction."""
+
+    def test_dispatcher_is_woken_once_per_transaction(self):
+        self.env.cr.precommit.data.pop(outbox._WOKEN, None)
+        before = self.triggers()
+        for number in range(3):
+            self.queue(self.partner(f'Together {number}'))
+        self.assertEqual(len(self.config_jobs()), 3)
+        self.assertEqual(self.triggers(), before + 1)
+
+    def config_jobs(self):
+        return self.Job.search([('config_id', '=', self.config.id)])
+
+    def test_run_budget_stays_well_under_the_cron_time_limit(self):
+        self.queue(self.partner('Waiting'))  # a pending job of a config with 5 + 15 s timeouts
+        self.env.flush_all()
+        with self.shared_cursors():
+            with patch.dict(config.options, {'limit_time_real_cron': -1, 'limit_time_real': 120}):
+                self.assertEqual(outbox.run_budget(self.registry), 40)
+            with patch.dict(config.options, {'limit_time_real_cron': 300}):
+                self.assertEqual(outbox.run_budget(self.registry), 130)
+            with patch.dict(config.options, {'limit_time_real_cron': 30}):
+                self.assertEqual(outbox.run_budget(self.registry), outbox.MIN_TIME_BUDGET)
+            with patch.dict(config.options, {'limit_time_real_cron': 0}):
+                self.assertEqual(outbox.run_budget(self.registry), outbox.DISPATCH_TIME_BUDGET)
+
+    def test_a_run_stops_at_its_budget_reports_progress_and_wakes_itself(self):
+        jobs = self.Job.browse()
+        for number in range(6):
+            jobs |= self.queue(self.partner(f'Slow {number}'))
+        self.api.default = Reply(delay=0.3)
+        progress = self.env['ir.cron.progress'].create({'cron_id': self.dispatch_cron.id})
+        before = self.triggers()
+        self.env.flush_all()
+        with patch.object(outbox, 'run_budget', lambda registry: 0.5), self.shared_cursors():
+            sent = self.Job.with_context(ir_cron_progress_id=progress.id)._cron_dispatch()
+        self.env.invalidate_all()
+        self.assertTrue(1 <= sent < 6, sent)
+        self.assertEqual(progress.done, sent)
+        self.assertEqual(len(jobs.filtered(lambda job: job.state == 'done')), sent)
+        # The rest is left to the next run, which the dispatcher has already asked for.
+        self.assertEqual(self.triggers(), before + 1)
+        self.assertEqual(self.dispatch(), 6 - sent)
