@@ -65,10 +65,11 @@ class Outbound:
         """Store the planned deliveries in the outbox, in the current transaction; the result dict."""
         return outbox.enqueue(self, planned)
 
-    def deliver(self, planned, rule=None):
-        """Send the planned deliveries now, retrying under ``rule`` (the config's backoff); the result dict."""
+    def deliver(self, planned, rule=None, result=None):
+        """Send the planned deliveries now, retrying under ``rule`` (the config's backoff); the result
+        dict (``result``, when given, goes on collecting)."""
         rule = rule or self.profile.backoff
-        result = self.result()
+        result = result or self.result()
         for item in planned:
             if self.settle(item, result):
                 continue

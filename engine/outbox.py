@@ -17,9 +17,8 @@ import time
 from psycopg2 import errors as pg_errors
 
 from odoo import SUPERUSER_ID, api, fields
-from odoo.tools import config
 
-from . import outbound as front_door
+from . import cron, outbound as front_door
 from .outcome import DONE, FAILED, PENDING, RETRY, RUNNING, UNFINISHED, Verdict
 from .payload import to_json_text
 from .planning import Planned
@@ -29,9 +28,7 @@ _logger = logging.getLogger(__name__)
 # A lease covers the longest possible attempt (connection + read timeout) plus a margin,
 # the system parameter bj_api_sync.lease_margin_seconds (default below).
 LEASE_MARGIN_SECONDS = 60
-DISPATCH_TIME_BUDGET = 240  # seconds: the longest run when Odoo sets no cron time limit
 DEFAULT_RETENTION_DAYS = 30
-MIN_TIME_BUDGET = 5  # seconds: a run always gets this long, even under a tight cron time limit
 _WOKEN = 'bj_api_sync.dispatcher_woken'
 _STATES = {'pending': PENDING, 'running': RUNNING, 'unfinished': UNFINISHED}
 
@@ -122,25 +119,17 @@ def wake_dispatcher(env, at=None):
 
 
 def run_budget(registry):
-    """How long one dispatcher run may claim jobs, in seconds.
-
-    Odoo's watchdog kills a cron worker whose run lasts longer than ``limit_time_real_cron``
-    (by default ``limit_time_real``, 120 s). A run stops claiming at half of it, less the
-    longest request that may still be in flight then; the rest goes to the next run."""
-    limit = config['limit_time_real_cron']
-    if limit is None or limit < 0:
-        limit = config['limit_time_real']
-    if not limit:
-        return DISPATCH_TIME_BUDGET
+    """How long one dispatcher run may claim jobs, in seconds (``engine/cron.py``): the longest
+    request in flight is that of the slowest config with jobs waiting."""
     with registry.cursor() as cr:
         cr.execute("""SELECT MAX(connection_timeout + read_timeout) FROM bj_api_sync_config AS config
                        WHERE EXISTS (SELECT 1 FROM bj_api_sync_job AS job
                                       WHERE job.config_id = config.id AND job.state = %s)""", [PENDING])
         longest_request = cr.fetchone()[0] or 0
-    return max(MIN_TIME_BUDGET, min(DISPATCH_TIME_BUDGET, limit / 2 - longest_request))
+    return cron.time_budget(longest_request)
 
 
-def dispatch(registry, time_budget=DISPATCH_TIME_BUDGET):
+def dispatch(registry, time_budget=cron.UNLIMITED_BUDGET):
     """Send due jobs until none is left or the time budget is spent; return how many were sent.
     When the budget ran out first, the dispatcher is woken again for the rest."""
     deadline = time.monotonic() + time_budget

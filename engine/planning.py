@@ -50,11 +50,14 @@ class Planner:
     def domain(self):
         return eval_domain(self.config.env, self.config.domain, self.profile.label)
 
-    def search(self, changed_since=None, limit=None):
-        """The records of the domain, Odoo's usual way: archived ones only if the domain asks for them."""
+    def search(self, changed_since=None, limit=None, after_id=None):
+        """The records of the domain in id order, Odoo's usual way: archived ones only if the domain
+        asks for them; ``after_id``: those after it (a scheduled sync resuming)."""
         domain = self.domain()
         if changed_since:
             domain += [('write_date', '>=', changed_since)]
+        if after_id:
+            domain += [('id', '>', after_id)]
         Model = self.config.env[self.profile.model].with_context(active_test=True)
         return Model.search(domain, order='id', limit=limit)
 

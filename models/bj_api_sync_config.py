@@ -139,6 +139,12 @@ class BjApiSyncConfig(models.Model):
         help="Until then, requests carry both signatures (webhook-signature: v1,<new> v1,<previous>).")
     log_ids = fields.One2many('bj.api.log', 'config_id', string='Logs')
     job_ids = fields.One2many('bj.api.sync.job', 'config_id', string='Deliveries')
+    sync_resume_id = fields.Integer(
+        string='Resume After Record', readonly=True, copy=False,
+        help="A scheduled sync cut into runs (to stay within Odoo's cron time limit) goes on after this "
+             "record id; 0 when no sync is under way.")
+    sync_run_started = fields.Datetime(readonly=True, copy=False)
+    sync_run_failed = fields.Boolean(readonly=True, copy=False)
     last_sync_date = fields.Datetime(
         string='Last Scheduled Sync', readonly=True, copy=False,
         help="Start of the last scheduled sync that fully succeeded. A scheduled action set to "

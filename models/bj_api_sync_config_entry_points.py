@@ -1,9 +1,15 @@
+import time
+
 from odoo import _, fields, models
+from odoo.tools import split_every
 from odoo.exceptions import UserError
 
-from ..engine import after_commit, arguments
+from ..engine import after_commit, arguments, cron
 from ..engine.logbook import LogBook
 from ..engine.outbound import Outbound
+
+
+SYNC_BATCH = 20  # records sent between two looks at the clock (one request each when not paginated)
 
 
 class BjApiSyncConfig(models.Model):
@@ -67,14 +73,43 @@ class BjApiSyncConfig(models.Model):
     def _run_scheduled_sync(self, changed_only=False):
         """Code of scheduled actions created from the config: send every record of the domain
         (by pages when paginated); with ``changed_only``, only those written since the last
-        fully successful run."""
+        fully successful run.
+
+        Run by its scheduled action, a sync stops starting requests after the cron time budget
+        (``engine/cron.py``), remembers the last record sent and triggers its scheduled action
+        again: the next run goes on from there. Called by hand, it sends everything at once."""
         config = arguments.outbound_config(self, None)
-        started = fields.Datetime.now()
         outbound = Outbound(config)
-        records = config.env[config.model_name]
-        if config.active:
-            records = outbound.planner.search(changed_since=changed_only and config.last_sync_date)
-        result = outbound.call(records, queued=False, in_domain=True)
-        if config.active and result['success']:
-            config.last_sync_date = started
+        cron_id = self.env.context.get('cron_id')
+        if not config.active:
+            return outbound.call(config.env[config.model_name], queued=False, in_domain=True)
+        resuming = bool(cron_id and config.sync_resume_id)
+        started = config.sync_run_started if resuming else fields.Datetime.now()
+        records = outbound.planner.search(changed_since=changed_only and config.last_sync_date,
+                                          after_id=config.sync_resume_id if resuming else None)
+        if not cron_id:
+            result = outbound.call(records, queued=False, in_domain=True)
+            if result['success']:
+                config.last_sync_date = started
+            return result
+        deadline = time.monotonic() + cron.time_budget(config.connection_timeout + config.read_timeout)
+        batch_size = config.page_size if config.is_paginated else SYNC_BATCH
+        result, done = outbound.result(), []
+        for batch in split_every(batch_size, records.ids):
+            if done and time.monotonic() >= deadline:
+                break
+            outbound.deliver(outbound.plan_or_raise(records.browse(batch), in_domain=True), result=result)
+            done.extend(batch)
+        failed = (resuming and config.sync_run_failed) or not result['success']
+        remaining = len(records) - len(done)
+        if remaining:
+            config.write({'sync_resume_id': done[-1], 'sync_run_started': started, 'sync_run_failed': failed})
+            self.env['ir.cron'].sudo().browse(cron_id)._trigger()
+        else:
+            config.write({'sync_resume_id': 0, 'sync_run_started': False, 'sync_run_failed': False})
+            if not failed:
+                config.last_sync_date = started
+        # remaining=0: Odoo would rerun the job up to ten times in one poll, all under one watchdog
+        # limit; the trigger above starts the next run in a poll of its own instead.
+        self.env['ir.cron']._notify_progress(done=len(done), remaining=0)
         return result

@@ -16,7 +16,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import config
 
-from ..engine import outbox, profile
+from ..engine import cron, outbox, profile
 from .common import BjApiCase, FakeApi, Reply
 
 
@@ -782,9 +782,9 @@ class TestOutboxProductionMode(OutboxCase):
             with patch.dict(config.options, {'limit_time_real_cron': 300}):
                 self.assertEqual(outbox.run_budget(self.registry), 130)
             with patch.dict(config.options, {'limit_time_real_cron': 30}):
-                self.assertEqual(outbox.run_budget(self.registry), outbox.MIN_TIME_BUDGET)
+                self.assertEqual(outbox.run_budget(self.registry), cron.MIN_BUDGET)
             with patch.dict(config.options, {'limit_time_real_cron': 0}):
-                self.assertEqual(outbox.run_budget(self.registry), outbox.DISPATCH_TIME_BUDGET)
+                self.assertEqual(outbox.run_budget(self.registry), cron.UNLIMITED_BUDGET)
 
     def test_a_run_stops_at_its_budget_reports_progress_and_wakes_itself(self):
         jobs = self.Job.browse()

@@ -4,7 +4,7 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from ..engine import sandbox
+from ..engine import cron as cron_module, sandbox
 from .common import BjApiCase, free_port_url
 
 GUIDE_CRON_CODE = """# Синхронізувати всіх змінених партнерів щогодини
@@ -115,6 +115,34 @@ class TestScheduledActions(TriggerCase):
         self.assertEqual([len(received.json) for received in self.api.received], [2, 2, 1])
         self.assertEqual(sorted(item['name'] for received in self.api.received for item in received.json),
                          ['P0', 'P1', 'P2', 'P3', 'P4'])
+
+    def test_a_long_sync_is_cut_into_runs_that_resume_where_the_last_stopped(self):
+        """Under Odoo's cron time limit: a run stops after its budget, remembers where it was and
+        triggers its scheduled action; the next run goes on from there."""
+        self.env['res.partner'].search([]).write({'name': 'Internal old'})
+        partners = self.env['res.partner'].create([{'name': f'Long {number}'} for number in range(45)])
+        self.config.domain = f"[('id', 'in', {partners.ids})]"
+        cron = self.create_trigger('cron', changed_only=False)
+        run = self.config.with_context(cron_id=cron.id)
+        progress = self.env['ir.cron.progress'].create({'cron_id': cron.id})
+        triggers = self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
+        # A budget so small that each run gets one batch of 20 records.
+        with patch.object(cron_module, 'time_budget', lambda longest: 0):
+            run.with_context(ir_cron_progress_id=progress.id)._run_scheduled_sync()
+            self.assertEqual(len(self.api.received), 20)
+            self.assertEqual(progress.done, 20)
+            self.assertEqual(self.config.sync_resume_id, partners[19].id)
+            self.assertFalse(self.config.last_sync_date, "not done yet")
+            started = self.config.sync_run_started
+            self.assertTrue(started)
+            self.assertEqual(self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)]), triggers + 1)
+            run._run_scheduled_sync()
+            run._run_scheduled_sync()
+        self.assertEqual(self.sent_names(), partners.mapped('name'), "each record once, in order")
+        self.assertEqual(self.config.sync_resume_id, 0)
+        # Changed-only syncs will send what was written since the first run began.
+        self.assertEqual(self.config.last_sync_date, started)
+        self.assertFalse(self.config.sync_run_started)
 
     def test_changed_only_sends_what_changed_since_last_success(self):
         self.env['res.partner'].search([]).write({'name': 'Internal old'})
