@@ -219,5 +219,18 @@ class BjApiCase(TransactionCase):
         with patch.object(transport, 'send', spy):
             yield seen
 
+    def assert_no_secret_stored(self, config, *secrets):
+        """No secret in any column of the config's log rows and deliveries (which must have log rows)."""
+        self.env.flush_all()
+        self.env.cr.execute("""SELECT row_to_json(log)::text FROM bj_api_log AS log WHERE config_id = %(id)s
+                               UNION ALL
+                               SELECT row_to_json(job)::text FROM bj_api_sync_job AS job WHERE config_id = %(id)s""",
+                            {'id': config.id})
+        rows = [row for (row,) in self.env.cr.fetchall()]
+        self.assertTrue(rows)
+        for row in rows:
+            for secret in secrets:
+                self.assertNotIn(secret, row)
+
     def logs(self, config):
         return self.env['bj.api.log'].search([('config_id', '=', config.id)], order='id')
