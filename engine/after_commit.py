@@ -8,8 +8,11 @@ committing transaction itself. Nothing is sent for a transaction that rolls
 back, and a network failure cannot undo the user's change.
 
 A payload snapshot is taken at every run, so a record deleted later in the
-same transaction is still sent, with the payload it had while it existed.
+same transaction is still sent, with the payload it had while it existed. The
+config is read and its mapping compiled once per transaction, for all the
+runs and the final planning.
 """
+import dataclasses
 import logging
 
 from odoo import SUPERUSER_ID, api
@@ -21,6 +24,14 @@ _logger = logging.getLogger(__name__)
 _PENDING = 'bj_api_sync.pending'
 
 
+@dataclasses.dataclass
+class _Pending:
+    """One config's calls in this transaction: the records (in order), their snapshots, its front door."""
+    record_ids: dict = dataclasses.field(default_factory=dict)
+    snapshots: dict = dataclasses.field(default_factory=dict)
+    outbound: Outbound = None
+
+
 def enqueue(config, records, queued=False):
     """Remember ``records`` for delivery through ``config`` (a superuser record) when the transaction commits."""
     cr = config.env.cr
@@ -28,10 +39,11 @@ def enqueue(config, records, queued=False):
     if pending is None:
         pending = cr.precommit.data[_PENDING] = {}
         cr.precommit.add(lambda: _prepare(api.Environment(cr, SUPERUSER_ID, {}), pending))
-    record_ids, snapshots = pending.setdefault((config.id, queued), ({}, {}))
-    record_ids.update(dict.fromkeys(records.ids))
+    entry = pending.setdefault((config.id, queued), _Pending())
+    entry.record_ids.update(dict.fromkeys(records.ids))
     try:
-        snapshots.update(Outbound(config).planner.snapshot(records))
+        entry.outbound = entry.outbound or Outbound(config)
+        entry.snapshots.update(entry.outbound.planner.snapshot(records))
     except Exception:  # noqa: BLE001 - best effort: the same error is reported when the records are planned
         _logger.debug("%s: no snapshot of %s", config.name, records, exc_info=True)
 
@@ -39,17 +51,18 @@ def enqueue(config, records, queued=False):
 def _prepare(env, pending):
     """Precommit: plan each config's requests from the records' final state."""
     immediate = []
-    for (config_id, queued), (record_ids, snapshots) in pending.items():
+    for (config_id, queued), entry in pending.items():
         config = env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
         if not config.exists():
             continue
-        outbound = Outbound(config)
-        records = env[config.model_name].browse(list(record_ids))
+        record_ids = list(entry.record_ids)
+        outbound = entry.outbound or Outbound(config)
+        records = env[config.model_name].browse(record_ids)
         try:
             # Built now, inside the transaction; sent after it commits.
-            planned = list(outbound.plan(records, snapshots))
+            planned = list(outbound.plan(records, entry.snapshots))
         except Exception as error:  # noqa: BLE001 - a broken config must not block the user's commit
-            planned = [Planned(list(record_ids), error=f"{outbound.profile.label}: {error}")]
+            planned = [Planned(record_ids, error=f"{outbound.profile.label}: {error}")]
         if queued:
             outbound.enqueue(planned)
         else:
