@@ -29,12 +29,17 @@ class Redactor:
         self.known = list(secrets)
         # Secrets learnt while sending (an OAuth2 access token), asked for each time.
         self.more = more
+        self._sorted = (None, [])
 
     @property
     def secrets(self):
-        secrets = self.known + (self.more() if self.more else [])
-        # Longest first, so a secret containing another is masked whole.
-        return sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        learnt = tuple(self.more()) if self.more else ()
+        if self._sorted[0] != learnt:
+            # Longest first, so a secret containing another is masked whole. Sorted again only
+            # when the learnt secrets change, not for every text masked.
+            secrets = {s for s in self.known + list(learnt) if s and len(s) >= 4}
+            self._sorted = (learnt, sorted(secrets, key=len, reverse=True))
+        return self._sorted[1]
 
     def text(self, text):
         if not text:

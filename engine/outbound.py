@@ -14,7 +14,6 @@ import dataclasses
 import json
 import time
 import uuid
-from urllib.parse import urlsplit
 
 import requests
 
@@ -96,19 +95,15 @@ class Outbound:
                 log = self.outcomes.refused(item.record_ids, error.args[0], job_id=job_id, number=number,
                                             status=LOG_STATUS[verdict.state])
                 verdict.error, verdict.log_id, verdict.attempt = log.error_message, log.id, None
-                if verdict.state != RETRY or not rule.in_process:
-                    return verdict
-                self.sleep(verdict.wait)
-                number += 1
-                continue
-            attempt = transport.send(request, self.profile.timeout, self.profile.tls)
-            if attempt.status_code == 401 and not refreshed and self.profile.auth.refresh():
-                # Fresh credentials deserve one more try; it does not count as a retry.
-                refreshed = True
-                self.outcomes.attempted(item.record_ids, request, Verdict(RETRY, number, attempt=attempt), job_id)
-                continue
-            verdict = decide(attempt, number, rule)
-            self.outcomes.attempted(item.record_ids, request, verdict, job_id)
+            else:
+                attempt = transport.send(request, self.profile.timeout, self.profile.tls)
+                if attempt.status_code == 401 and not refreshed and self.profile.auth.refresh():
+                    # Fresh credentials deserve one more try; it does not count as a retry.
+                    refreshed = True
+                    self.outcomes.attempted(item.record_ids, request, Verdict(RETRY, number, attempt=attempt), job_id)
+                    continue
+                verdict = decide(attempt, number, rule)
+                self.outcomes.attempted(item.record_ids, request, verdict, job_id)
             if verdict.state != RETRY or not rule.in_process:
                 return verdict
             self.sleep(verdict.wait)
@@ -127,8 +122,7 @@ class Outbound:
             if isinstance(auth, OAuth2Auth):
                 expires_at = auth.renew()
                 return True, _("A token was issued; it expires at %(date)s (UTC).", date=expires_at.replace(microsecond=0))
-            parts = urlsplit(self.profile.url)
-            origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
+            origin = transport.origin(self.profile.url)
             response = transport.session(self.profile.tls).head(
                 origin, timeout=self.profile.timeout, allow_redirects=False, verify=self.profile.tls.verify)
             return True, _("TLS handshake with %(origin)s succeeded (HTTP %(status)s to HEAD /).",

@@ -102,7 +102,7 @@ def send(request, timeout, tls=None):
     verify = True if tls is None else tls.verify
     try:
         response = session(tls).send(request, timeout=timeout, allow_redirects=False,
-                                     **_environment_settings(_origin(request.url), verify))
+                                     **_environment_settings(origin(request.url), verify))
     except requests.RequestException as error:
         return Attempt(duration_ms=_elapsed_ms(started), error=network_error(error, request.url, timeout),
                        retryable=isinstance(error, RETRYABLE_ERRORS))
@@ -125,14 +125,15 @@ def send(request, timeout, tls=None):
 
 
 @functools.lru_cache(maxsize=256)
-def _environment_settings(origin, verify):
+def _environment_settings(origin_url, verify):
     """What Session.request() adds from the environment (proxies, CA bundle), once per origin: it
     reads every environment variable, a sixth of a request's CPU, and the process environment
     does not change under a running server."""
-    return session().merge_environment_settings(origin, {}, None, verify, None)
+    return session().merge_environment_settings(origin_url, {}, None, verify, None)
 
 
-def _origin(url):
+def origin(url):
+    """``https://host:port/`` of a URL, without credentials."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
 
