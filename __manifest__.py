@@ -5,7 +5,7 @@
     'category': 'Technical',
     'license': 'LGPL-3',
     'author': 'BJ API',
-    'depends': ['base', 'web', 'base_automation'],
+    'depends': ['base', 'web', 'base_automation', 'mail'],
     'external_dependencies': {'python': ['requests', 'urllib3']},
     'data': [
         'security/ir.model.access.csv',

@@ -86,28 +86,40 @@ class Outbound:
         while True:
             try:
                 request = self.finish(item, key)
-            except RequestError as error:
-                log = self.outcomes.refused(item.record_ids, error.args[0], job_id=job_id, number=number)
-                return Verdict(FAILED, number, error=log.error_message, log_id=log.id)
-            except AuthError as error:
-                # No credentials, nothing sent; an endpoint that is down is retried like the API itself.
-                verdict = decide(transport.Attempt(0, error=error.args[0], retryable=error.retryable), number, rule)
-                log = self.outcomes.refused(item.record_ids, error.args[0], job_id=job_id, number=number,
-                                            status=LOG_STATUS[verdict.state])
-                verdict.error, verdict.log_id, verdict.attempt = log.error_message, log.id, None
+            except (RequestError, AuthError) as error:
+                verdict = self.not_sent(item, error, number, rule, job_id)
             else:
                 attempt = transport.send(request, self.profile.timeout, self.profile.tls)
-                if attempt.status_code == 401 and not refreshed and self.profile.auth.refresh():
-                    # Fresh credentials deserve one more try; it does not count as a retry.
+                verdict = self.answered(item, request, attempt, number, rule, job_id, refreshed)
+                if verdict is None:
                     refreshed = True
-                    self.outcomes.attempted(item.record_ids, request, Verdict(RETRY, number, attempt=attempt), job_id)
                     continue
-                verdict = decide(attempt, number, rule)
-                self.outcomes.attempted(item.record_ids, request, verdict, job_id)
             if verdict.state != RETRY or not rule.in_process:
                 return verdict
             self.sleep(verdict.wait)
             number += 1
+
+    def not_sent(self, item, error, number, rule, job_id=None):
+        """The verdict, logged, on attempt ``number`` when ``finish()`` raised ``error``."""
+        if isinstance(error, RequestError):
+            log = self.outcomes.refused(item.record_ids, error.args[0], job_id=job_id, number=number)
+            return Verdict(FAILED, number, error=log.error_message, log_id=log.id)
+        # No credentials, nothing sent; an endpoint that is down is retried like the API itself.
+        verdict = decide(transport.Attempt(0, error=error.args[0], retryable=error.retryable), number, rule)
+        log = self.outcomes.refused(item.record_ids, error.args[0], job_id=job_id, number=number,
+                                    status=LOG_STATUS[verdict.state])
+        verdict.error, verdict.log_id, verdict.attempt = log.error_message, log.id, None
+        return verdict
+
+    def answered(self, item, request, attempt, number, rule, job_id=None, refreshed=False):
+        """The verdict, logged, on an ``attempt`` made with ``request``; None when the auth renewed its
+        credentials after a 401 and the request deserves one more try (not counted as a retry)."""
+        if attempt.status_code == 401 and not refreshed and self.profile.auth.refresh():
+            self.outcomes.attempted(item.record_ids, request, Verdict(RETRY, number, attempt=attempt), job_id)
+            return None
+        verdict = decide(attempt, number, rule)
+        self.outcomes.attempted(item.record_ids, request, verdict, job_id)
+        return verdict
 
     def finish(self, item, key):
         """The request ``item`` is sent as, secrets in clear (show it through ``outcomes.redactor``)."""

@@ -2,54 +2,76 @@
 
 * ``enqueue`` writes one ``bj.api.sync.job`` per planned request in the caller's
   transaction (a rollback takes the jobs with it) and wakes the dispatcher cron.
-* ``dispatch`` claims due jobs one at a time with ``FOR UPDATE SKIP LOCKED`` in
-  a short transaction of its own, so any number of workers can dispatch in
-  parallel without sending a job twice. A claimed job is leased: if its worker
-  dies, another one takes it over once the lease expires.
-* Each job is sent, and its outcome recorded, in its own transaction: one
-  failing job never blocks the others. Jobs of one record go out in order.
+* ``dispatch`` keeps several deliveries in flight (``bj_api_sync.dispatch_concurrency``,
+  default 8): it claims due jobs in batches with ``FOR UPDATE SKIP LOCKED``, in
+  short transactions of its own, finishes their requests, sends them from a
+  thread pool and records the outcomes of those that came back together. Any
+  number of dispatchers can run in parallel without sending a job twice: a
+  claimed job is leased, and if its worker dies another one takes it over once
+  the lease expires. Jobs of one record go out one at a time, in order.
+* Each claim respects the config's flow control and health (``engine/health.py``):
+  rate limit, concurrency, ``Retry-After`` holds and the circuit breaker.
 """
+import concurrent.futures
+import dataclasses
 import datetime
 import json
 import logging
 import time
 
-from psycopg2 import errors as pg_errors
-
 from odoo import SUPERUSER_ID, api, fields
 
-from . import cron, outbound as front_door
+from . import cron, health, outbound as front_door, transport
+from .auth import AuthError
 from .outcome import DONE, FAILED, PENDING, RETRY, RUNNING, UNFINISHED, Verdict
 from .payload import to_json_text
 from .planning import Planned
+from .request import RequestError
 
 _logger = logging.getLogger(__name__)
 
-# A lease covers the longest possible attempt (connection + read timeout) plus a margin,
-# the system parameter bj_api_sync.lease_margin_seconds (default below).
+# A lease covers the longest possible attempt (connection + read timeout) and the wait for a
+# rate-limit slot, plus a margin: the system parameter bj_api_sync.lease_margin_seconds.
 LEASE_MARGIN_SECONDS = 60
 DEFAULT_RETENTION_DAYS = 30
+DEFAULT_CONCURRENCY = 8
+MAX_SLOT_WAIT = 2.0  # seconds a dispatcher with nothing in flight waits for a rate-limit slot, not ending its run
 _WOKEN = 'bj_api_sync.dispatcher_woken'
 _STATES = {'pending': PENDING, 'running': RUNNING, 'unfinished': UNFINISHED}
 
-# The next due job, if any, claimed for this worker. Jobs of a paused or archived
-# config are held; a job waits for earlier pending or running jobs of its record.
+# Configs that may send, with their first due job: a retry that is due, or a lease that expired.
+_DUE_CONFIGS = """
+SELECT config.id
+  FROM bj_api_sync_config AS config
+ CROSS JOIN LATERAL (
+       SELECT MIN(job.next_attempt_at) AS first_due FROM bj_api_sync_job AS job
+        WHERE job.config_id = config.id AND job.state = %(pending)s
+          AND job.next_attempt_at <= now() AT TIME ZONE 'UTC') AS pending
+ WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)
+   AND (pending.first_due IS NOT NULL
+        OR EXISTS (SELECT 1 FROM bj_api_sync_job AS job
+                    WHERE job.config_id = config.id AND job.state = %(running)s
+                      AND job.lease_until < now() AT TIME ZONE 'UTC'))
+ ORDER BY pending.first_due NULLS FIRST, config.id
+"""
+
+# Up to %(limit)s due jobs of one config, claimed for this worker. A job waits for earlier
+# pending or running jobs of its record.
 _CLAIM = """
 UPDATE bj_api_sync_job AS job
    SET state = %(running)s,
        attempts = COALESCE(job.attempts, 0) + 1,
        lease_until = now() AT TIME ZONE 'UTC' + make_interval(secs =>
-           config.connection_timeout + config.read_timeout + COALESCE(
+           config.connection_timeout + config.read_timeout + %(slot_wait)s + COALESCE(
                (SELECT value::numeric FROM ir_config_parameter WHERE key = 'bj_api_sync.lease_margin_seconds'),
                %(margin)s)),
        write_date = now() AT TIME ZONE 'UTC'
   FROM bj_api_sync_config AS config
  WHERE config.id = job.config_id
-   AND job.id = (
+   AND job.id IN (
        SELECT candidate.id
          FROM bj_api_sync_job AS candidate
-         JOIN bj_api_sync_config AS candidate_config ON candidate_config.id = candidate.config_id
-        WHERE candidate_config.active AND NOT COALESCE(candidate_config.queue_paused, FALSE)
+        WHERE candidate.config_id = %(config_id)s
           AND ((candidate.state = %(pending)s AND candidate.next_attempt_at <= now() AT TIME ZONE 'UTC')
                OR (candidate.state = %(running)s AND candidate.lease_until < now() AT TIME ZONE 'UTC'))
           AND NOT EXISTS (
@@ -58,20 +80,39 @@ UPDATE bj_api_sync_job AS job
                  AND earlier.id < candidate.id
                  AND earlier.state IN %(unfinished)s)
         ORDER BY candidate.next_attempt_at, candidate.id
-        LIMIT 1
+        LIMIT %(limit)s
           FOR UPDATE OF candidate SKIP LOCKED)
 RETURNING job.id
 """
 
-# When the dispatcher must look again: the next retry or lease expiry still ahead.
+# When the dispatcher must look again: the next retry, lease expiry, end of a hold or probe still ahead.
 _NEXT_DUE = """
-SELECT MIN(CASE WHEN job.state = %(pending)s THEN job.next_attempt_at ELSE job.lease_until END)
-  FROM bj_api_sync_job AS job
-  JOIN bj_api_sync_config AS config ON config.id = job.config_id
- WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)
-   AND ((job.state = %(pending)s AND job.next_attempt_at > now() AT TIME ZONE 'UTC')
-        OR job.state = %(running)s)
+SELECT MIN(due.at) FROM (
+       SELECT GREATEST(CASE WHEN job.state = %(pending)s THEN job.next_attempt_at ELSE job.lease_until END,
+                       health.held_until,
+                       CASE WHEN health.state = 'open' THEN health.next_probe_at END) AS at
+         FROM bj_api_sync_job AS job
+         JOIN bj_api_sync_config AS config ON config.id = job.config_id
+         LEFT JOIN bj_api_sync_health AS health ON health.config_id = config.id
+        WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)
+          AND job.state IN %(unfinished)s) AS due
+ WHERE due.at > now() AT TIME ZONE 'UTC'
 """
+
+
+@dataclasses.dataclass
+class _Flight:
+    """One claimed job on its way: claimed, its request finished, sent by a pool thread, concluded."""
+    job_id: int
+    config_id: int
+    slot_wait: float = 0.0        # seconds to wait for its rate-limit slot, from ``claimed_at``
+    claimed_at: float = 0.0       # time.monotonic()
+    item: Planned = None
+    key: str = None
+    number: int = 1
+    profile: object = None        # the config as read when the request was finished
+    request: object = None
+    refreshed: bool = False       # credentials were renewed after a 401: no second renewal
 
 
 def enqueue(outbound, planned):
@@ -118,6 +159,18 @@ def wake_dispatcher(env, at=None):
     env.ref('bj_api_sync.ir_cron_dispatch_jobs').sudo()._trigger(at)
 
 
+def _wake_helpers(registry):
+    """A backlog: wake the other dispatcher crons (the *helper* and its copies), so that more cron
+    workers share it. Odoo runs one cron in one worker at a time."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        main = env.ref('bj_api_sync.ir_cron_dispatch_jobs')
+        helpers = env['ir.cron'].search([('model_id.model', '=', 'bj.api.sync.job'), ('id', '!=', main.id),
+                                         ('code', '=', main.code)])
+        for helper in helpers:
+            helper._trigger()
+
+
 def run_budget(registry):
     """How long one dispatcher run may claim jobs, in seconds (``engine/cron.py``): the longest
     request in flight is that of the slowest config with jobs waiting."""
@@ -129,84 +182,223 @@ def run_budget(registry):
     return cron.time_budget(longest_request)
 
 
-def dispatch(registry, time_budget=cron.UNLIMITED_BUDGET):
-    """Send due jobs until none is left or the time budget is spent; return how many were sent.
-    When the budget ran out first, the dispatcher is woken again for the rest."""
+def dispatch(registry, time_budget=cron.UNLIMITED_BUDGET, concurrency=None):
+    """Send due jobs, several at a time, until none is left or the time budget is spent; return
+    how many were sent. When the budget ran out first, the dispatcher is woken again for the rest."""
     deadline = time.monotonic() + time_budget
-    sent = 0
-    job_id = None
-    while time.monotonic() < deadline:
-        job_id = _claim(registry)
-        if job_id is None or job_id is _CONTENDED:
-            break
-        _send(registry, job_id)
-        sent += 1
+    concurrency = concurrency or _concurrency(registry)
+    sent, in_flight, again = 0, {}, []
+    look = True  # jobs may be claimable: none was looked for yet, or an outcome just freed one
+    helped = False
+    with concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix='bj_api_sync') as pool:
+        while True:
+            ready, look_in = again, None
+            again = []
+            free = concurrency - len(in_flight) - len(ready)
+            if look and free > 0 and time.monotonic() < deadline:
+                claimed, look_in = _claim(registry, free)
+                ready += claimed
+                look = bool(claimed)
+                if not helped and len(claimed) == concurrency:
+                    _wake_helpers(registry)
+                    helped = True
+            for flight in _prepare(registry, ready):
+                in_flight[pool.submit(_transmit, flight)] = flight
+            if not in_flight:
+                if look_in is None or time.monotonic() + look_in >= deadline:
+                    break
+                # Jobs wait for a rate-limit slot another dispatcher holds: soon free.
+                time.sleep(look_in)
+                look = True
+                continue
+            done, _pending = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            settled, again = _conclude(registry, [(in_flight.pop(future), future.result()) for future in done])
+            sent += settled
+            look = True
     with registry.cursor() as cr:
-        if job_id is None:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        if time.monotonic() < deadline:
             cr.execute(_NEXT_DUE, _STATES)
             next_due = cr.fetchone()[0]
             if next_due:
-                wake_dispatcher(api.Environment(cr, SUPERUSER_ID, {}), at=next_due)
+                wake_dispatcher(env, at=next_due)
         else:
-            wake_dispatcher(api.Environment(cr, SUPERUSER_ID, {}))
+            wake_dispatcher(env)
     return sent
 
 
-_CONTENDED = object()  # _claim lost every race: jobs may be due, look again soon
-
-
-def _claim(registry):
-    """Claim the next due job in a transaction of its own: its id, None when none is due,
-    or _CONTENDED when other dispatchers won every try."""
-    for _retry in range(5):
-        try:
-            with registry.cursor() as cr:
-                # Read committed, not Odoo's repeatable read: a job another dispatcher claimed
-                # since this statement began is rechecked and passed over (the next one is
-                # locked) instead of failing the transaction, so parallel dispatchers scale.
-                # (Test cursors are savepoints in the test's transaction: nothing to set there.)
-                if not registry.in_test_mode():
-                    cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                # A lost race is expected here, not worth Odoo's "bad query" error log.
-                cr.execute(_CLAIM, {**_STATES, 'margin': LEASE_MARGIN_SECONDS}, log_exceptions=False)
-                row = cr.fetchone()
-                return row[0] if row else None
-        except (pg_errors.SerializationFailure, pg_errors.LockNotAvailable):
-            # Another dispatcher changed the row after this transaction began: try the next one.
-            continue
-    return _CONTENDED
-
-
-def _send(registry, job_id):
-    """Send one claimed job and record the outcome, in a transaction of its own."""
+def _concurrency(registry):
     with registry.cursor() as cr:
+        cr.execute("SELECT value FROM ir_config_parameter WHERE key = 'bj_api_sync.dispatch_concurrency'")
+        row = cr.fetchone()
+    try:
+        return max(1, int(row[0])) if row else DEFAULT_CONCURRENCY
+    except ValueError:
+        return DEFAULT_CONCURRENCY
+
+
+def _read_committed(registry, cr):
+    """Read committed, not Odoo's repeatable read, for the dispatcher's short transactions: a job
+    another dispatcher claimed since a statement began is passed over (SKIP LOCKED), and a health
+    row another one changed is read as committed once its lock is released, instead of failing
+    the transaction. (Test cursors are savepoints in the test's transaction: nothing to set there.)"""
+    if not registry.in_test_mode():
+        cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+
+
+def _claim(registry, capacity):
+    """Claim up to ``capacity`` due jobs within each config's flow control, in a transaction of
+    its own. Returns the flights, and the seconds after which a rate-limited config may send
+    again when jobs are due but none could be claimed for that reason (else None)."""
+    flights, look_in = [], None
+    with registry.cursor() as cr:
+        _read_committed(registry, cr)
+        cr.execute(_DUE_CONFIGS, _STATES)
+        due = [config_id for (config_id,) in cr.fetchall()]
+        if not due:
+            return flights, None
+        healths = health.lock(cr, due, True, _STATES)
+        now = cr.now()
+        started = time.monotonic()
+        for config_id in due:
+            state = healths.get(config_id)
+            if state is None or len(flights) >= capacity:
+                continue
+            allowed, probe = state.allowance(capacity - len(flights), now)
+            if not allowed:
+                if state.rate_limit and state.next_slot_at and not probe:
+                    wait = (state.next_slot_at - now).total_seconds() - health.CLAIM_HORIZON
+                    look_in = min(look_in or MAX_SLOT_WAIT, max(wait, 0.01))
+                continue
+            slot_waits = state.reserve(allowed, now)
+            cr.execute(_CLAIM, {**_STATES, 'margin': LEASE_MARGIN_SECONDS, 'config_id': config_id,
+                                'limit': allowed, 'slot_wait': slot_waits[-1]})
+            job_ids = sorted(job_id for (job_id,) in cr.fetchall())
+            if state.rate_limit and len(job_ids) < allowed:
+                # Fewer jobs than slots reserved: give the unused slots back.
+                state.next_slot_at -= datetime.timedelta(seconds=(allowed - len(job_ids)) / state.rate_limit)
+            if probe and job_ids:
+                state.probe_job_id, state.probe_running = job_ids[0], True
+            health.save(cr, state)
+            flights += [_Flight(job_id, config_id, slot_wait, started)
+                        for job_id, slot_wait in zip(job_ids, slot_waits)]
+    return flights, (look_in if not flights else None)
+
+
+def _prepare(registry, flights):
+    """Finish the requests of ``flights`` (credentials as the config has them now), in a transaction
+    of its own; those that cannot be sent are concluded at once. Returns the flights to send."""
+    if not flights:
+        return []
+    ready, settled = [], []
+    with registry.cursor() as cr:
+        _read_committed(registry, cr)
         env = api.Environment(cr, SUPERUSER_ID, {})
-        job = env['bj.api.sync.job'].browse(job_id)
-        outbound = front_door.Outbound(job.config_id.with_context(active_test=False))
-        item = Planned(job.record_ids(), body=json.loads(job.body) if job.body else None,
-                       url_values=json.loads(job.url_values) if job.url_values else {})
-        try:
-            verdict = outbound.send(item, job.idempotency_key, outbound.profile.schedule,
-                                    job_id=job.id, number=job.attempts)
-        except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
-            _logger.exception("BJ API: delivery %s could not be sent", job.id)
-            log = outbound.outcomes.refused(item.record_ids, f"{type(error).__name__}: {error}",
-                                            job_id=job.id, number=job.attempts)
-            verdict = Verdict(FAILED, job.attempts, error=log.error_message, log_id=log.id)
-        _record(job, verdict, outbound.profile.schedule.max_attempts)
+        outbounds = _Outbounds(env)
+        for flight in flights:
+            job = env['bj.api.sync.job'].browse(flight.job_id)
+            outbound = outbounds[flight.config_id]
+            flight.item = flight.item or Planned(
+                job.record_ids(), body=json.loads(job.body) if job.body else None,
+                url_values=json.loads(job.url_values) if job.url_values else {})
+            flight.key, flight.number = job.idempotency_key, job.attempts
+            try:
+                with cr.savepoint():
+                    flight.request, flight.profile = outbound.finish(flight.item, flight.key), outbound.profile
+            except (RequestError, AuthError) as error:
+                settled.append((flight, outbound.not_sent(flight.item, error, flight.number,
+                                                          outbound.profile.schedule, flight.job_id)))
+            except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
+                settled.append((flight, _broken(outbound, flight, error)))
+            else:
+                ready.append(flight)
+        _settle(env, outbounds, settled)
+    return ready
 
 
-def _record(job, verdict, max_attempts):
-    """The job's state after the verdict on its attempt."""
+def _transmit(flight):
+    """In a pool thread: wait for the rate-limit slot, then make the one HTTP attempt (no database)."""
+    wait = flight.slot_wait - (time.monotonic() - flight.claimed_at)
+    if wait > 0:
+        time.sleep(wait)
+    return transport.send(flight.request, flight.profile.timeout, flight.profile.tls)
+
+
+def _conclude(registry, finished):
+    """Decide and record the outcomes of ``finished`` (flight, attempt) pairs, in one transaction.
+    Returns how many were settled, and the flights to send again with renewed credentials."""
+    settled, again = [], []
+    with registry.cursor() as cr:
+        _read_committed(registry, cr)
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        outbounds = _Outbounds(env)
+        for flight, attempt in finished:
+            outbound = outbounds[flight.config_id]
+            try:
+                with cr.savepoint():
+                    verdict = outbound.answered(flight.item, flight.request, attempt, flight.number,
+                                                outbound.profile.schedule, flight.job_id, flight.refreshed)
+            except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
+                verdict = _broken(outbound, flight, error)
+            if verdict is None:
+                flight.refreshed, flight.request = True, None
+                again.append(flight)
+            else:
+                settled.append((flight, verdict))
+        _settle(env, outbounds, settled)
+    return len(settled), again
+
+
+def _broken(outbound, flight, error):
+    _logger.exception("BJ API: delivery %s could not be sent", flight.job_id)
+    log = outbound.outcomes.refused(flight.item.record_ids, f"{type(error).__name__}: {error}",
+                                    job_id=flight.job_id, number=flight.number)
+    return Verdict(FAILED, flight.number, error=log.error_message, log_id=log.id)
+
+
+class _Outbounds(dict):
+    """The front door of each config, read once per transaction."""
+
+    def __init__(self, env):
+        super().__init__()
+        self.env = env
+
+    def __missing__(self, config_id):
+        config = self.env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
+        outbound = self[config_id] = front_door.Outbound(config)
+        return outbound
+
+
+def _settle(env, outbounds, settled):
+    """Record each job's state after its verdict, then what the attempts tell about their endpoints
+    (under the health rows' locks, taken last and held briefly); pause the configs that must be."""
+    if not settled:
+        return
+    now = env.cr.now()
+    for flight, verdict in settled:
+        _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
+                outbounds[flight.config_id].profile.schedule.max_attempts, now)
+    env.flush_all()
+    healths = health.lock(env.cr, {flight.config_id for flight, _verdict in settled}, False, _STATES)
+    pauses = {}
+    for flight, verdict in settled:
+        signal, hold = health.signal(verdict)
+        state = healths.get(flight.config_id)
+        if state and state.learn(signal, now, flight.job_id, hold) and flight.config_id not in pauses:
+            pauses[flight.config_id] = (signal, verdict.error)
+    for state in healths.values():
+        health.save(env.cr, state)
+    for config_id, (signal, error) in pauses.items():
+        env['bj.api.sync.config'].browse(config_id)._pause_for_health(signal == health.GONE, error)
+
+
+def _record(job, verdict, max_attempts, now):
+    """The job's state after the verdict on its attempt (``now``: the database's clock, as the claim's)."""
     attempt = verdict.attempt
     values = {'lease_until': False, 'last_status_code': attempt.status_code if attempt else False,
               'last_error': verdict.error, 'max_attempts': max_attempts}
-    # The database's clock, as the claim's now(): a job is due by the same clock it was scheduled with.
-    now = job.env.cr.now()
     if verdict.state == RETRY:
-        next_attempt_at = now + datetime.timedelta(seconds=verdict.wait)
-        values.update(state=PENDING, next_attempt_at=next_attempt_at)
-        wake_dispatcher(job.env, at=next_attempt_at)
+        values.update(state=PENDING, next_attempt_at=now + datetime.timedelta(seconds=verdict.wait))
     else:
         values['state'] = verdict.state
         if verdict.state == DONE:

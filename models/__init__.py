@@ -4,6 +4,8 @@ from . import bj_api_sync_config
 from . import bj_api_sync_config_stats
 from . import bj_api_sync_config_triggers
 from . import bj_api_sync_config_entry_points
+from . import bj_api_sync_config_health
+from . import bj_api_sync_health
 from . import bj_api_sync_config_line
 from . import bj_api_sync_header
 from . import bj_api_sync_param

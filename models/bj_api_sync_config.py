@@ -20,31 +20,33 @@ class BjApiSyncConfig(models.Model):
     """One integration: what is sent, where and how. Its statistics, triggers and entry
     points are in the bj_api_sync_config_*.py files beside this one; sending is the engine's."""
     _name = 'bj.api.sync.config'
+    _inherit = ['mail.thread', 'mail.activity.mixin']
     _description = 'BJ API Configuration'
     _order = 'name, id'
 
-    name = fields.Char(required=True)
-    active = fields.Boolean(default=True, help="Archived configurations never send: calls only log a skipped row.")
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(
+        default=True, tracking=True, help="Archived configurations never send: calls only log a skipped row.")
     request_type = fields.Selection(
         [('in', 'In'), ('out', 'Out')], default='out', required=True,
-        help="Out: Odoo sends records to the external API.")
+        help="Out: Odoo sends records to the external API.", tracking=True)
     model_id = fields.Many2one(
         'ir.model', string='Model', required=True, ondelete='cascade',
-        domain=[('transient', '=', False)], help="The Odoo model whose records are sent.")
+        domain=[('transient', '=', False)], help="The Odoo model whose records are sent.", tracking=True)
     model_name = fields.Char(related='model_id.model', store=True, index=True, string='Model Name')
     domain = fields.Char(
         string='Filter Domain', default='[]',
         help="Only records matching this domain are sent; others are logged as skipped. "
-             "May use datetime, timedelta, relativedelta, time, context_today(), uid and user.")
+             "May use datetime, timedelta, relativedelta, time, context_today(), uid and user.", tracking=True)
     url = fields.Char(
         string='Request URL',
         help="Full URL of the external endpoint. {key} placeholders are filled from the "
-             "payload's top-level keys, e.g. https://api.example.com/partners/{external_id}")
+             "payload's top-level keys, e.g. https://api.example.com/partners/{external_id}", tracking=True)
     http_method_ids = fields.Many2many(
         'bj.http.method', string='HTTP Method', default=lambda self: self._default_http_method_ids(),
         help="Exactly one method for an outbound configuration.")
-    connection_timeout = fields.Integer(default=5, help="Seconds to establish the connection (1-60).")
-    read_timeout = fields.Integer(default=15, help="Seconds to wait for the response (1-300).")
+    connection_timeout = fields.Integer(default=5, help="Seconds to establish the connection (1-60).", tracking=True)
+    read_timeout = fields.Integer(default=15, help="Seconds to wait for the response (1-300).", tracking=True)
     auth_type = fields.Selection(
         [('none', 'None'), ('basic', 'Basic Auth'), ('bearer', 'Bearer Token'), ('api_key', 'API Key'),
          ('oauth2', 'OAuth2 Client Credentials')],
@@ -52,15 +54,15 @@ class BjApiSyncConfig(models.Model):
         help="Basic Auth sends 'Authorization: Basic base64(login:password)'; Bearer Token sends "
              "'Authorization: Bearer <token>'; API Key sends the key in a header or in the query string; "
              "OAuth2 gets an access token from the token URL and sends it as a Bearer token. "
-             "Secrets are masked in logs.")
-    auth_login = fields.Char(string='Login', help="Basic Auth user name.")
+             "Secrets are masked in logs.", tracking=True)
+    auth_login = fields.Char(string='Login', help="Basic Auth user name.", tracking=True)
     auth_password = Secret(string='Password', groups='base.group_system',
                            help="Basic Auth password; readable by Settings administrators only.")
     bearer_token = Secret(groups='base.group_system',
                           help="Sent as 'Authorization: Bearer <token>'; readable by Settings administrators only.")
     api_key_name = fields.Char(
         string='API Key Name', default='X-API-Key',
-        help="The header (or query parameter) that carries the key, e.g. X-API-Key or api_key.")
+        help="The header (or query parameter) that carries the key, e.g. X-API-Key or api_key.", tracking=True)
     api_key_value = Secret(
         string='API Key Value', groups='base.group_system',
         help="The key itself; readable by Settings administrators only, masked in logs and URLs.")
@@ -68,8 +70,8 @@ class BjApiSyncConfig(models.Model):
         [('header', 'Header'), ('query', 'Query String')], string='Send API Key In', default='header',
         help="Header: sent as a request header. Query String: added to the URL as ?name=key.")
     oauth2_token_url = fields.Char(
-        string='Token URL', help="The OAuth2 token endpoint, e.g. https://auth.example.com/oauth/token.")
-    oauth2_client_id = fields.Char(string='Client ID')
+        string='Token URL', help="The OAuth2 token endpoint, e.g. https://auth.example.com/oauth/token.", tracking=True)
+    oauth2_client_id = fields.Char(string='Client ID', tracking=True)
     oauth2_client_secret = Secret(
         string='Client Secret', groups='base.group_system',
         help="Readable by Settings administrators only, masked in logs.")
@@ -85,7 +87,7 @@ class BjApiSyncConfig(models.Model):
     tls_verify = fields.Boolean(
         string='Verify TLS Certificate', default=True,
         help="Check the server's certificate against trusted authorities (the system's, plus the CA "
-             "certificates below). Turn off only for a test server.")
+             "certificates below). Turn off only for a test server.", tracking=True)
     tls_ca_bundle = fields.Text(
         string='Extra CA Certificates',
         help="PEM certificates of authorities trusted in addition to the system's, e.g. a company CA "
@@ -104,28 +106,30 @@ class BjApiSyncConfig(models.Model):
         string='Payload Script',
         help="Optional Python run after the mapping on each request body. request_data holds the "
              "body built so far; set result (or write an expression) to replace it.")
-    is_paginated = fields.Boolean(help="Send records in batches: one request per page, with a JSON array body.")
-    page_size = fields.Integer(default=100, help="Records per request when paginated.")
+    is_paginated = fields.Boolean(
+        tracking=True, help="Send records in batches: one request per page, with a JSON array body.")
+    page_size = fields.Integer(default=100, help="Records per request when paginated.", tracking=True)
     max_retries = fields.Integer(
         default=3, help="Immediate delivery: retries after the first attempt, within the call, with exponential "
                         "backoff. Only connection errors, timeouts and HTTP 408, 425, 429, 500, 502, 503, 504 "
-                        "are retried. Queued deliveries follow the Retry Schedule instead.")
+                        "are retried. Queued deliveries follow the Retry Schedule instead.", tracking=True)
     delivery_mode = fields.Selection(
         [('immediate', 'Immediate'), ('queued', 'Queued')], default='immediate', required=True,
         help="Immediate: calls send at once, retry within the call (Max Retries) and return the result. "
              "Queued: calls store a delivery in the same transaction; dispatchers send it after commit and "
-             "retry it on the Retry Schedule. Automation rules created from this form follow this mode.")
+             "retry it on the Retry Schedule. Automation rules created from this form follow this mode.", tracking=True)
     retry_summary = fields.Char(
         string='Retries', compute='_compute_retry_summary',
         help="How many attempts a request gets, and when, in the chosen delivery mode.")
     queue_paused = fields.Boolean(
-        string='Pause Deliveries', help="Queued deliveries are held, not lost, until this is unchecked.")
+        string='Pause Deliveries', help="Queued deliveries are held, not lost, until this is unchecked.", tracking=True)
     queue_retry_schedule = fields.Char(
         string='Retry Schedule', default=DEFAULT_RETRY_SCHEDULE, required=True,
         help="Waits between the attempts of a queued delivery, e.g. '1m, 5m, 30m, 2h, 6h, 12h' "
              "(s, m, h, d); each is jittered by ±20% and a server's Retry-After is honoured. "
-             "After the last one the delivery is dead.")
+             "After the last one the delivery is dead.", tracking=True)
     sign_requests = fields.Boolean(
+        tracking=True,
         help="Add Standard Webhooks signature headers (webhook-id, webhook-timestamp, webhook-signature).")
     signing_secret = Secret(
         groups='base.group_system',

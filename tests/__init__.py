@@ -15,3 +15,4 @@ from . import test_i18n
 from . import test_engine_defects
 from . import test_admin_defects
 from . import test_auth
+from . import test_flow_control

@@ -26,6 +26,7 @@ class Received:
     headers: dict
     body: bytes
     at: float
+    concurrent: int = 1  # requests the API was answering when this one arrived, itself included
 
     @property
     def json(self):
@@ -70,6 +71,7 @@ class FakeApi:
         self.received = []
         self.replies = collections.deque()
         self.default = Reply()
+        self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
         api = self
 
@@ -99,6 +101,8 @@ class FakeApi:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (read timeout): nothing to answer
+                finally:
+                    api._answered()
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
@@ -111,8 +115,15 @@ class FakeApi:
 
     def _record(self, received):
         with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            received.concurrent = self.in_flight
             self.received.append(received)
             return self.replies.popleft() if self.replies else self.default
+
+    def _answered(self):
+        with self._lock:
+            self.in_flight -= 1
 
     def start(self):
         self.thread.start()
@@ -134,6 +145,7 @@ class FakeApi:
             self.received.clear()
             self.replies.clear()
             self.default = Reply()
+            self.most_in_flight = self.in_flight
 
 
 def free_port_url(path='/'):

@@ -129,3 +129,17 @@ class TestOutboxConcurrency(BjApiCase):
         self.assertEqual(len(token_requests), 1)
         self.assertEqual(len(deliveries), len(job_ids))
         self.assertEqual({header(request, 'Authorization') for request in deliveries}, {'Bearer shared-token-1'})
+
+    def test_rate_limit_and_max_concurrency_hold_across_two_dispatchers(self):
+        config_id, job_ids, _by_record = self.commit_jobs(rate_limit=20, max_concurrency=3)
+        self.api.default = Reply(delay=0.05)
+        sent = self.run_two_dispatchers()
+        self.assertEqual(sum(sent.values()), len(job_ids))
+        self.assertTrue(all(sent.get(number) for number in range(2)), f"neither dispatcher starved: {sent}")
+        self.assertLessEqual(self.api.most_in_flight, 3)
+        arrivals = sorted(received.at for received in self.api.received)
+        # Slots are 50 ms apart whoever takes them: 60 requests need at least 59 intervals.
+        self.assertGreaterEqual(arrivals[-1] - arrivals[0], 59 / 20 * 0.97)
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT COUNT(*) FROM bj_api_sync_job WHERE config_id = %s AND state = 'done'", [config_id])
+            self.assertEqual(cr.fetchone()[0], len(job_ids))

@@ -1,0 +1,190 @@
+"""Endpoint health and flow control, per config, shared by every dispatcher.
+
+One ``bj_api_sync_health`` row per config holds what all dispatchers of all Odoo
+processes and servers must agree on:
+
+* the rate limit's next free slot (``rate_limit`` requests per second);
+* a hold until a server's ``Retry-After`` (429 or 503) has passed;
+* the circuit breaker: *closed*, or *open* after ``failure_threshold`` failed
+  attempts in a row, when deliveries wait and one probe goes out after a
+  cool-down (30 s, doubling up to an hour); the probe's success closes it.
+
+Dispatchers change the row only under its lock (``SELECT … FOR UPDATE`` in a
+read-committed transaction), in claim order of config id, so they never wait on
+each other for long nor deadlock. The decisions themselves are the plain
+functions below; ``engine/outbox.py`` calls them.
+"""
+import dataclasses
+import datetime
+import math
+
+from .outcome import DEAD, DONE, RETRY
+
+CLOSED = 'closed'
+OPEN = 'open'
+PAUSED = 'paused'  # shown for a config whose queue is paused (bj.api.sync.config.queue_paused)
+
+FIRST_COOLDOWN = 30    # seconds an open breaker waits before its first probe
+MAX_COOLDOWN = 3600    # the cool-down doubles after each failed probe, up to this
+CLAIM_HORIZON = 1.0    # seconds of rate-limit slots a dispatcher may reserve ahead of sending
+
+# What an attempt tells about its endpoint.
+ALIVE = 'alive'        # it answered (success, or a refusal of this request): the endpoint works
+FAILING = 'failing'    # no answer, a timeout, or a server error worth retrying
+GONE = 'gone'          # 410 Gone: the endpoint was removed on purpose
+HOLD_STATUS = (429, 503)
+
+
+@dataclasses.dataclass
+class Health:
+    """One config's health row, with the config's limits and what is in flight."""
+    config_id: int
+    rate_limit: float
+    max_concurrency: int
+    failure_threshold: int
+    auto_pause_hours: int
+    state: str
+    consecutive_failures: int
+    failing_since: datetime.datetime
+    cooldown: int
+    next_probe_at: datetime.datetime
+    probe_job_id: int          # the last probe sent while open
+    probe_running: bool        # ... and it is still in flight
+    held_until: datetime.datetime
+    next_slot_at: datetime.datetime
+    running: int
+
+    def allowance(self, wanted, now):
+        """How many deliveries a dispatcher may claim now (at most ``wanted``), and whether they are a probe."""
+        if self.held_until and self.held_until > now:
+            return 0, False
+        probe = self.state == OPEN
+        if probe:
+            if self.probe_running or (self.next_probe_at and self.next_probe_at > now):
+                return 0, False
+            wanted = 1
+        if self.max_concurrency:
+            wanted = min(wanted, self.max_concurrency - self.running)
+        if self.rate_limit and wanted > 0:
+            start = max(self.next_slot_at or now, now)
+            ahead = (now - start).total_seconds() + CLAIM_HORIZON
+            wanted = min(wanted, math.ceil(ahead * self.rate_limit)) if ahead > 0 else 0
+        return max(wanted, 0), probe
+
+    def reserve(self, count, now):
+        """Reserve ``count`` rate-limit slots: the seconds each delivery waits before it is sent."""
+        if not self.rate_limit:
+            return [0.0] * count
+        interval = 1.0 / self.rate_limit
+        start = max(self.next_slot_at or now, now)
+        self.next_slot_at = start + datetime.timedelta(seconds=interval * count)
+        offset = (start - now).total_seconds()
+        return [offset + interval * number for number in range(count)]
+
+    def learn(self, signal, now, job_id, hold_seconds=None):
+        """Update the breaker after the attempt of delivery ``job_id`` gave ``signal`` (ALIVE, FAILING or
+        GONE; None when it tells nothing) and maybe a ``Retry-After`` hold; True when the config must
+        now be paused."""
+        if hold_seconds:
+            self.held_until = max(self.held_until or now, now + datetime.timedelta(seconds=hold_seconds))
+        if signal == ALIVE:
+            self.state, self.consecutive_failures, self.failing_since = CLOSED, 0, None
+            self.cooldown, self.next_probe_at, self.probe_job_id, self.probe_running = 0, None, None, False
+            return False
+        if signal == GONE:
+            return True
+        if signal != FAILING:
+            return False
+        self.consecutive_failures += 1
+        self.failing_since = self.failing_since or now
+        if self.state == OPEN:
+            if job_id == self.probe_job_id:
+                # The probe failed: wait twice as long before the next one.
+                self.cooldown = min(MAX_COOLDOWN, max(FIRST_COOLDOWN, self.cooldown * 2))
+                self.next_probe_at = now + datetime.timedelta(seconds=self.cooldown)
+                self.probe_job_id, self.probe_running = None, False
+        elif self.failure_threshold and self.consecutive_failures >= self.failure_threshold:
+            self.state, self.cooldown = OPEN, FIRST_COOLDOWN
+            self.next_probe_at = now + datetime.timedelta(seconds=FIRST_COOLDOWN)
+        return bool(self.auto_pause_hours) and \
+            now - self.failing_since >= datetime.timedelta(hours=self.auto_pause_hours)
+
+
+def signal(verdict):
+    """What ``verdict`` (engine/outcome.py) tells about the endpoint, and the Retry-After hold it asks for."""
+    attempt = verdict.attempt
+    if verdict.state == DONE:
+        return ALIVE, None
+    if attempt is None:
+        # Not sent: an unreachable token endpoint (retried) is the API failing; a request that could
+        # not be built (refused for good) tells nothing about it.
+        return (FAILING if verdict.state in (RETRY, DEAD) else None), None
+    hold = attempt.retry_after if attempt.status_code in HOLD_STATUS else None
+    if attempt.status_code == 410:
+        return GONE, hold
+    if attempt.retryable:
+        return FAILING, hold
+    return ALIVE, hold
+
+
+# Facts about the configs with due deliveries, their health rows locked (in config id order).
+LOCK_DUE = """
+SELECT config.id, COALESCE(config.rate_limit, 0), COALESCE(config.max_concurrency, 0),
+       COALESCE(config.failure_threshold, 0), COALESCE(config.auto_pause_hours, 0),
+       health.state, health.consecutive_failures, health.failing_since, health.cooldown,
+       health.next_probe_at,
+       health.probe_job_id,
+       EXISTS (SELECT 1 FROM bj_api_sync_job AS probe
+                WHERE probe.id = health.probe_job_id AND probe.state = %(running)s
+                  AND probe.lease_until >= now() AT TIME ZONE 'UTC'),
+       health.held_until, health.next_slot_at,
+       (SELECT COUNT(*) FROM bj_api_sync_job AS job
+         WHERE job.config_id = config.id AND job.state = %(running)s
+           AND job.lease_until >= now() AT TIME ZONE 'UTC')
+  FROM bj_api_sync_config AS config
+  JOIN bj_api_sync_health AS health ON health.config_id = config.id
+ WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)
+   AND config.id IN %(config_ids)s
+ ORDER BY config.id
+   FOR UPDATE OF health
+"""
+
+# The same, for configs whose attempts just ended (paused or archived ones included).
+LOCK_CONFIGS = LOCK_DUE.replace("WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)\n   AND ",
+                                "WHERE ")
+
+CREATE = """
+INSERT INTO bj_api_sync_health (config_id, state, consecutive_failures, cooldown, create_date, write_date)
+SELECT id, %(state)s, 0, 0, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+  FROM bj_api_sync_config WHERE id IN %(config_ids)s
+    ON CONFLICT (config_id) DO NOTHING
+"""
+
+SAVE = """
+UPDATE bj_api_sync_health
+   SET state = %(state)s, consecutive_failures = %(consecutive_failures)s, failing_since = %(failing_since)s,
+       cooldown = %(cooldown)s, next_probe_at = %(next_probe_at)s, held_until = %(held_until)s,
+       next_slot_at = %(next_slot_at)s, probe_job_id = %(probe_job_id)s,
+       write_date = now() AT TIME ZONE 'UTC'
+ WHERE config_id = %(config_id)s
+"""
+
+
+def lock(cr, config_ids, due_only, states):
+    """The health of ``config_ids``, locked until the transaction ends: {config_id: Health}. A config
+    gets its row the first time a dispatcher needs it."""
+    if not config_ids:
+        return {}
+    query = LOCK_DUE if due_only else LOCK_CONFIGS
+    cr.execute(query, {**states, 'config_ids': tuple(config_ids)})
+    rows = cr.fetchall()
+    if len(rows) < len(config_ids):
+        # Another dispatcher may be creating the same row: ON CONFLICT waits for it, then both read it.
+        cr.execute(CREATE, {'config_ids': tuple(config_ids), 'state': CLOSED})
+        cr.execute(query, {**states, 'config_ids': tuple(config_ids)})
+        rows = cr.fetchall()
+    return {row[0]: Health(*row) for row in rows}
+
+
+def save(cr, health):
+    cr.execute(SAVE, dataclasses.asdict(health))
