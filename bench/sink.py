@@ -42,6 +42,8 @@ class Sink:
         self.keys = collections.Counter()
         self.requests = 0
         self.connections = 0
+        self.first_at = self.last_at = None  # time.time() of the first and last request counted
+        self.arrivals = []                    # time.time() of every request counted (in process only)
         self.lock = threading.Lock()
         sink = self
 
@@ -63,6 +65,9 @@ class Sink:
                     sink.requests += 1
                     count = sink.requests
                     sink.keys[self.headers.get('Idempotency-Key')] += 1
+                    sink.last_at = time.time()
+                    sink.first_at = sink.first_at or sink.last_at
+                    sink.arrivals.append(sink.last_at)
                     if not self.counted:
                         self.counted = True
                         sink.connections += 1
@@ -98,11 +103,14 @@ class Sink:
 
     def stats(self):
         with self.lock:
-            return {'requests': self.requests, 'connections': self.connections, 'keys': dict(self.keys)}
+            return {'requests': self.requests, 'connections': self.connections, 'keys': dict(self.keys),
+                    'first_at': self.first_at, 'last_at': self.last_at}
 
     def reset(self):
         with self.lock:
             self.requests = self.connections = 0
+            self.first_at = self.last_at = None
+            self.arrivals.clear()
             self.keys.clear()
 
     def stop(self):

@@ -127,8 +127,8 @@ def signal(verdict):
     return ALIVE, hold
 
 
-# Facts about the configs with due deliveries, their health rows locked (in config id order).
-LOCK_DUE = """
+# The health of some configs, with their limits and what is in flight, locked in config id order.
+LOCK = """
 SELECT config.id, COALESCE(config.rate_limit, 0), COALESCE(config.max_concurrency, 0),
        COALESCE(config.failure_threshold, 0), COALESCE(config.auto_pause_hours, 0),
        health.state, health.consecutive_failures, health.failing_since, health.cooldown,
@@ -143,15 +143,10 @@ SELECT config.id, COALESCE(config.rate_limit, 0), COALESCE(config.max_concurrenc
            AND job.lease_until >= now() AT TIME ZONE 'UTC')
   FROM bj_api_sync_config AS config
   JOIN bj_api_sync_health AS health ON health.config_id = config.id
- WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)
-   AND config.id IN %(config_ids)s
+ WHERE config.id IN %(config_ids)s
  ORDER BY config.id
    FOR UPDATE OF health
 """
-
-# The same, for configs whose attempts just ended (paused or archived ones included).
-LOCK_CONFIGS = LOCK_DUE.replace("WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)\n   AND ",
-                                "WHERE ")
 
 CREATE = """
 INSERT INTO bj_api_sync_health (config_id, state, consecutive_failures, cooldown, create_date, write_date)
@@ -170,18 +165,18 @@ UPDATE bj_api_sync_health
 """
 
 
-def lock(cr, config_ids, due_only, states):
+def lock(cr, config_ids, states):
     """The health of ``config_ids``, locked until the transaction ends: {config_id: Health}. A config
     gets its row the first time a dispatcher needs it."""
     if not config_ids:
         return {}
-    query = LOCK_DUE if due_only else LOCK_CONFIGS
-    cr.execute(query, {**states, 'config_ids': tuple(config_ids)})
+    params = {**states, 'config_ids': tuple(sorted(config_ids))}
+    cr.execute(LOCK, params)
     rows = cr.fetchall()
     if len(rows) < len(config_ids):
         # Another dispatcher may be creating the same row: ON CONFLICT waits for it, then both read it.
-        cr.execute(CREATE, {'config_ids': tuple(config_ids), 'state': CLOSED})
-        cr.execute(query, {**states, 'config_ids': tuple(config_ids)})
+        cr.execute(CREATE, {'config_ids': params['config_ids'], 'state': CLOSED})
+        cr.execute(LOCK, params)
         rows = cr.fetchall()
     return {row[0]: Health(*row) for row in rows}
 

@@ -5,6 +5,7 @@ Rows are created in the caller's transaction, so the caller sees them at once
 written again in a transaction of their own: an HTTP call that happened is
 never forgotten.
 """
+import dataclasses
 import json
 import logging
 import re
@@ -72,17 +73,41 @@ def headers_text(headers):
     return json.dumps(headers, indent=2, ensure_ascii=False, sort_keys=True)
 
 
+@dataclasses.dataclass
+class LaterRow:
+    """A log row ``LogBook.write`` left for ``flush()``: what callers read of a row, without its id."""
+    status: str
+    error_message: str = None
+    id: int = None
+
+
 class LogBook:
-    def __init__(self, env):
+    """Writes log rows; with ``later``, keeps them for one ``flush()`` (a dispatcher writes the rows of
+    the attempts it concludes together, in one INSERT)."""
+
+    def __init__(self, env, later=False):
         self.env = env(su=True)
+        self.later = [] if later else None
 
     def write(self, values):
-        """Create one log row; it is written again if the transaction rolls back."""
+        """Create one log row (or keep it for ``flush()``); it is written again if the transaction rolls back."""
+        if self.later is not None:
+            self.later.append(values)
+            return LaterRow(values['status'], values.get('error_message'))
         log = self.env['bj.api.log'].create(values)
         # A sync of many pages writes many rows in one transaction: memory must not grow with them.
         log.invalidate_recordset(_BULKY_FIELDS)
         _keep_for_rollback(self.env, values)
         return log
+
+    def flush(self):
+        """Write the rows kept for later."""
+        if self.later:
+            logs = self.env['bj.api.log'].create(self.later)
+            logs.invalidate_recordset(_BULKY_FIELDS)
+            for values in self.later:
+                _keep_for_rollback(self.env, values)
+            self.later.clear()
 
 
 def _keep_for_rollback(env, values):

@@ -29,14 +29,16 @@ from .request import RequestError, finish as finish_request
 
 
 class Outbound:
-    """One config's sending, read once. ``config`` is a superuser record (it reads secrets)."""
+    """One config's sending, read once (or given as ``profile``, read earlier). ``config`` is a
+    superuser record (it reads secrets). With ``log_later``, log rows are written together by
+    ``outcomes.book.flush()``."""
 
     sleep = staticmethod(time.sleep)  # between the attempts of an immediate call
 
-    def __init__(self, config, timeout=None):
-        self.profile = Profile.read(config, timeout)
+    def __init__(self, config, timeout=None, profile=None, log_later=False):
+        self.profile = profile or Profile.read(config, timeout)
         self.planner = Planner(config, self.profile)
-        self.outcomes = Outcomes(self.profile, config.env)
+        self.outcomes = Outcomes(self.profile, config.env, later=log_later)
 
     # Planning ----------------------------------------------------------------------------
 

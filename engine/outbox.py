@@ -12,6 +12,7 @@
 * Each claim respects the config's flow control and health (``engine/health.py``):
   rate limit, concurrency, ``Retry-After`` holds and the circuit breaker.
 """
+import collections
 import concurrent.futures
 import dataclasses
 import datetime
@@ -35,28 +36,32 @@ _logger = logging.getLogger(__name__)
 LEASE_MARGIN_SECONDS = 60
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_CONCURRENCY = 8
+STALE_STATISTICS_ROWS = 1000  # jobs changed since the table was last analyzed: see _refresh_statistics
 MAX_SLOT_WAIT = 2.0  # seconds a dispatcher with nothing in flight waits for a rate-limit slot, not ending its run
 _WOKEN = 'bj_api_sync.dispatcher_woken'
 _STATES = {'pending': PENDING, 'running': RUNNING, 'unfinished': UNFINISHED}
 
-# Configs that may send, with their first due job: a retry that is due, or a lease that expired.
+# Configs that may send, in the order their first job became due, and whether some job of theirs
+# has an expired lease (its worker is presumed dead).
 _DUE_CONFIGS = """
-SELECT config.id
+SELECT config.id, expired.any
   FROM bj_api_sync_config AS config
  CROSS JOIN LATERAL (
        SELECT MIN(job.next_attempt_at) AS first_due FROM bj_api_sync_job AS job
         WHERE job.config_id = config.id AND job.state = %(pending)s
           AND job.next_attempt_at <= now() AT TIME ZONE 'UTC') AS pending
+ CROSS JOIN LATERAL (
+       SELECT EXISTS (SELECT 1 FROM bj_api_sync_job AS job
+                       WHERE job.config_id = config.id AND job.state = %(running)s
+                         AND job.lease_until < now() AT TIME ZONE 'UTC') AS any) AS expired
  WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)
-   AND (pending.first_due IS NOT NULL
-        OR EXISTS (SELECT 1 FROM bj_api_sync_job AS job
-                    WHERE job.config_id = config.id AND job.state = %(running)s
-                      AND job.lease_until < now() AT TIME ZONE 'UTC'))
+   AND (pending.first_due IS NOT NULL OR expired.any)
  ORDER BY pending.first_due NULLS FIRST, config.id
 """
 
-# Up to %(limit)s due jobs of one config, claimed for this worker. A job waits for earlier
-# pending or running jobs of its record.
+# Up to %(limit)s jobs of one config, claimed for this worker: first those whose lease expired
+# (their worker is presumed dead), then due ones in the order they became due. A job waits for
+# earlier pending or running jobs of its record: it must be the first unfinished one of its key.
 _CLAIM = """
 UPDATE bj_api_sync_job AS job
    SET state = %(running)s,
@@ -71,19 +76,22 @@ UPDATE bj_api_sync_job AS job
    AND job.id IN (
        SELECT candidate.id
          FROM bj_api_sync_job AS candidate
-        WHERE candidate.config_id = %(config_id)s
-          AND ((candidate.state = %(pending)s AND candidate.next_attempt_at <= now() AT TIME ZONE 'UTC')
-               OR (candidate.state = %(running)s AND candidate.lease_until < now() AT TIME ZONE 'UTC'))
-          AND NOT EXISTS (
-              SELECT 1 FROM bj_api_sync_job AS earlier
-               WHERE earlier.ordering_key = candidate.ordering_key
-                 AND earlier.id < candidate.id
-                 AND earlier.state IN %(unfinished)s)
-        ORDER BY candidate.next_attempt_at, candidate.id
+        WHERE candidate.config_id = %(config_id)s AND {claimable}
+          AND (candidate.ordering_key IS NULL OR candidate.id = (
+              SELECT MIN(first.id) FROM bj_api_sync_job AS first
+               WHERE first.ordering_key = candidate.ordering_key AND first.state IN %(unfinished)s))
+        ORDER BY {order}
         LIMIT %(limit)s
           FOR UPDATE OF candidate SKIP LOCKED)
 RETURNING job.id
 """
+_CLAIMS = (
+    _CLAIM.format(claimable="candidate.state = %(running)s AND candidate.lease_until < now() AT TIME ZONE 'UTC'",
+                  order="candidate.id"),
+    # Walks bj_api_sync_job_config_due_index in order and stops at the limit.
+    _CLAIM.format(claimable="candidate.state = %(pending)s AND candidate.next_attempt_at <= now() AT TIME ZONE 'UTC'",
+                  order="candidate.next_attempt_at, candidate.id"),
+)
 
 # When the dispatcher must look again: the next retry, lease expiry, end of a hold or probe still ahead.
 _NEXT_DUE = """
@@ -187,34 +195,27 @@ def dispatch(registry, time_budget=cron.UNLIMITED_BUDGET, concurrency=None):
     how many were sent. When the budget ran out first, the dispatcher is woken again for the rest."""
     deadline = time.monotonic() + time_budget
     concurrency = concurrency or _concurrency(registry)
-    sent, in_flight, again = 0, {}, []
-    look = True  # jobs may be claimable: none was looked for yet, or an outcome just freed one
-    helped = False
+    _refresh_statistics(registry)
+    turn = _Turn(registry, concurrency)
+    in_flight = {}
+    finished = []
     with concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix='bj_api_sync') as pool:
         while True:
-            ready, look_in = again, None
-            again = []
-            free = concurrency - len(in_flight) - len(ready)
-            if look and free > 0 and time.monotonic() < deadline:
-                claimed, look_in = _claim(registry, free)
-                ready += claimed
-                look = bool(claimed)
-                if not helped and len(claimed) == concurrency:
-                    _wake_helpers(registry)
-                    helped = True
-            for flight in _prepare(registry, ready):
+            ready = turn.run(finished, len(in_flight), time.monotonic() < deadline)
+            for flight in ready:
                 in_flight[pool.submit(_transmit, flight)] = flight
             if not in_flight:
-                if look_in is None or time.monotonic() + look_in >= deadline:
+                if turn.concluded:
+                    finished = []  # one more turn claims what the last one freed
+                    continue
+                if turn.look_in is None or time.monotonic() + turn.look_in >= deadline:
                     break
                 # Jobs wait for a rate-limit slot another dispatcher holds: soon free.
-                time.sleep(look_in)
-                look = True
+                time.sleep(turn.look_in)
+                finished, turn.look = [], True
                 continue
             done, _pending = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
-            settled, again = _conclude(registry, [(in_flight.pop(future), future.result()) for future in done])
-            sent += settled
-            look = True
+            finished = [(in_flight.pop(future), future.result()) for future in done]
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         if time.monotonic() < deadline:
@@ -224,7 +225,136 @@ def dispatch(registry, time_budget=cron.UNLIMITED_BUDGET, concurrency=None):
                 wake_dispatcher(env, at=next_due)
         else:
             wake_dispatcher(env)
-    return sent
+    return turn.sent
+
+
+class _Turn:
+    """One turn of a dispatcher, in one short read-committed transaction: conclude the attempts that
+    came back, lock the health rows concerned (once, in config id order: dispatchers never deadlock),
+    learn from the outcomes, claim what flow control allows, and finish the claimed requests."""
+
+    def __init__(self, registry, concurrency):
+        self.registry = registry
+        self.concurrency = concurrency
+        self.profiles = {}     # config id: Profile, read once per run
+        self.again = []        # flights to send again with renewed credentials
+        self.look = True       # jobs may be claimable: none was looked for yet, or an outcome freed one
+        self.look_in = None    # seconds until a rate-limited config may send again, when nothing else can
+        self.helped = False
+        self.concluded = False  # the last turn concluded attempts
+        self.sent = 0
+
+    def run(self, finished, in_flight, claiming):
+        """Conclude ``finished`` (flight, attempt) pairs, with ``in_flight`` others still out; when
+        ``claiming``, claim more. Returns the flights ready to send."""
+        again, self.again = self.again, []
+        with self.registry.cursor() as cr:
+            _read_committed(self.registry, cr)
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            outbounds = _Outbounds(env, self.profiles)
+            settled = self._conclude(outbounds, finished)
+            outbounds.flush()
+            now = cr.now()
+            for flight, verdict in settled:
+                _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
+                        outbounds[flight.config_id].profile.schedule.max_attempts, now)
+            env.flush_all()
+            free = self.concurrency - in_flight - len(again)
+            due = []
+            if claiming and (self.look or finished) and free > 0:
+                cr.execute(_DUE_CONFIGS, _STATES)
+                due = cr.fetchall()
+            healths = health.lock(cr, {flight.config_id for flight, _verdict in settled}
+                                  | {config_id for config_id, _expired in due}, _STATES)
+            pauses = _learn(healths, settled, now)
+            freed = collections.Counter(flight.config_id for flight, _verdict in settled)
+            claimed = self._claim(cr, healths, [row for row in due if row[0] not in pauses], free, now, freed)
+            ready, refused = _prepare(env, outbounds, again + claimed)
+            outbounds.flush()
+            for flight, verdict in refused:
+                _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
+                        outbounds[flight.config_id].profile.schedule.max_attempts, now)
+            pauses.update(_learn(healths, refused, now))
+            for state in healths.values():
+                health.save(cr, state)
+            for config_id, (gone, error) in pauses.items():
+                env['bj.api.sync.config'].browse(config_id)._pause_for_health(gone, error)
+        self.sent += len(settled) + len(refused)
+        # What this turn freed is for the next one to claim, if no other dispatcher did.
+        self.look = bool(claimed) or bool(finished)
+        self.concluded = bool(finished)
+        if not self.helped and len(claimed) == self.concurrency:
+            _wake_helpers(self.registry)
+            self.helped = True
+        return ready
+
+    def _conclude(self, outbounds, finished):
+        """The verdicts on ``finished`` attempts, logged (flights whose credentials were renewed
+        after a 401 go to ``again``)."""
+        settled = []
+        cr = outbounds.env.cr
+        for flight, attempt in finished:
+            outbound = outbounds[flight.config_id]
+            try:
+                with cr.savepoint():
+                    verdict = outbound.answered(flight.item, flight.request, attempt, flight.number,
+                                                outbound.profile.schedule, flight.job_id, flight.refreshed)
+            except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
+                verdict = _broken(outbound, flight, error)
+            if verdict is None:
+                flight.refreshed, flight.request = True, None
+                self.again.append(flight)
+            else:
+                settled.append((flight, verdict))
+        return settled
+
+    def _claim(self, cr, healths, due, capacity, now, freed):
+        """Claim up to ``capacity`` jobs of the ``due`` configs (config id, any lease expired), within
+        each one's flow control. Concurrency this turn ``freed`` (per config) is left to the other
+        dispatchers until the next turn: a dispatcher taking back what it just freed would keep a
+        config's whole max_concurrency to itself."""
+        flights, self.look_in = [], None
+        started = time.monotonic()
+        for config_id, expired in due:
+            state = healths.get(config_id)
+            if state is None or len(flights) >= capacity:
+                continue
+            state.running += freed[config_id]
+            allowed, probe = state.allowance(capacity - len(flights), now)
+            if not allowed:
+                if state.rate_limit and state.next_slot_at and not probe:
+                    wait = (state.next_slot_at - now).total_seconds() - health.CLAIM_HORIZON
+                    self.look_in = min(self.look_in or MAX_SLOT_WAIT, max(wait, 0.01))
+                continue
+            slot_waits = state.reserve(allowed, now)
+            job_ids = []
+            for claim in _CLAIMS[0 if expired else 1:]:
+                if len(job_ids) < allowed:
+                    cr.execute(claim, {**_STATES, 'margin': LEASE_MARGIN_SECONDS, 'config_id': config_id,
+                                       'limit': allowed - len(job_ids), 'slot_wait': slot_waits[-1]})
+                    job_ids += sorted(job_id for (job_id,) in cr.fetchall())
+            if state.rate_limit and len(job_ids) < allowed:
+                # Fewer jobs than slots reserved: give the unused slots back.
+                state.next_slot_at -= datetime.timedelta(seconds=(allowed - len(job_ids)) / state.rate_limit)
+            if probe and job_ids:
+                state.probe_job_id, state.probe_running = job_ids[0], True
+            flights += [_Flight(job_id, config_id, slot_wait, started)
+                        for job_id, slot_wait in zip(job_ids, slot_waits)]
+        if flights:
+            self.look_in = None
+        return flights
+
+
+def _refresh_statistics(registry):
+    """After a large batch was queued, the planner's statistics still describe the table before it
+    until autovacuum analyzes it (up to a minute or more, or never for a small share of a large
+    table), and claims walk every waiting job instead of the first few in index order. Analyze the
+    table then, at most once per run: a few tens of milliseconds."""
+    with registry.cursor() as cr:
+        cr.execute("SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables WHERE relname = 'bj_api_sync_job'")
+        row = cr.fetchone()
+        if row and row[0] >= STALE_STATISTICS_ROWS:
+            cr.execute("ANALYZE bj_api_sync_job")
 
 
 def _concurrency(registry):
@@ -246,74 +376,29 @@ def _read_committed(registry, cr):
         cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
 
-def _claim(registry, capacity):
-    """Claim up to ``capacity`` due jobs within each config's flow control, in a transaction of
-    its own. Returns the flights, and the seconds after which a rate-limited config may send
-    again when jobs are due but none could be claimed for that reason (else None)."""
-    flights, look_in = [], None
-    with registry.cursor() as cr:
-        _read_committed(registry, cr)
-        cr.execute(_DUE_CONFIGS, _STATES)
-        due = [config_id for (config_id,) in cr.fetchall()]
-        if not due:
-            return flights, None
-        healths = health.lock(cr, due, True, _STATES)
-        now = cr.now()
-        started = time.monotonic()
-        for config_id in due:
-            state = healths.get(config_id)
-            if state is None or len(flights) >= capacity:
-                continue
-            allowed, probe = state.allowance(capacity - len(flights), now)
-            if not allowed:
-                if state.rate_limit and state.next_slot_at and not probe:
-                    wait = (state.next_slot_at - now).total_seconds() - health.CLAIM_HORIZON
-                    look_in = min(look_in or MAX_SLOT_WAIT, max(wait, 0.01))
-                continue
-            slot_waits = state.reserve(allowed, now)
-            cr.execute(_CLAIM, {**_STATES, 'margin': LEASE_MARGIN_SECONDS, 'config_id': config_id,
-                                'limit': allowed, 'slot_wait': slot_waits[-1]})
-            job_ids = sorted(job_id for (job_id,) in cr.fetchall())
-            if state.rate_limit and len(job_ids) < allowed:
-                # Fewer jobs than slots reserved: give the unused slots back.
-                state.next_slot_at -= datetime.timedelta(seconds=(allowed - len(job_ids)) / state.rate_limit)
-            if probe and job_ids:
-                state.probe_job_id, state.probe_running = job_ids[0], True
-            health.save(cr, state)
-            flights += [_Flight(job_id, config_id, slot_wait, started)
-                        for job_id, slot_wait in zip(job_ids, slot_waits)]
-    return flights, (look_in if not flights else None)
-
-
-def _prepare(registry, flights):
-    """Finish the requests of ``flights`` (credentials as the config has them now), in a transaction
-    of its own; those that cannot be sent are concluded at once. Returns the flights to send."""
-    if not flights:
-        return []
-    ready, settled = [], []
-    with registry.cursor() as cr:
-        _read_committed(registry, cr)
-        env = api.Environment(cr, SUPERUSER_ID, {})
-        outbounds = _Outbounds(env)
-        for flight in flights:
-            job = env['bj.api.sync.job'].browse(flight.job_id)
-            outbound = outbounds[flight.config_id]
-            flight.item = flight.item or Planned(
-                job.record_ids(), body=json.loads(job.body) if job.body else None,
-                url_values=json.loads(job.url_values) if job.url_values else {})
-            flight.key, flight.number = job.idempotency_key, job.attempts
-            try:
-                with cr.savepoint():
-                    flight.request, flight.profile = outbound.finish(flight.item, flight.key), outbound.profile
-            except (RequestError, AuthError) as error:
-                settled.append((flight, outbound.not_sent(flight.item, error, flight.number,
-                                                          outbound.profile.schedule, flight.job_id)))
-            except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
-                settled.append((flight, _broken(outbound, flight, error)))
-            else:
-                ready.append(flight)
-        _settle(env, outbounds, settled)
-    return ready
+def _prepare(env, outbounds, flights):
+    """Finish the requests of ``flights`` (credentials as the config has them now). Returns the
+    flights ready to send, and the (flight, verdict) of those that could not be sent."""
+    ready, refused = [], []
+    jobs = {job.id: job for job in env['bj.api.sync.job'].browse([flight.job_id for flight in flights])}
+    for flight in flights:
+        job = jobs[flight.job_id]
+        outbound = outbounds[flight.config_id]
+        flight.item = flight.item or Planned(
+            job.record_ids(), body=json.loads(job.body) if job.body else None,
+            url_values=json.loads(job.url_values) if job.url_values else {})
+        flight.key, flight.number = job.idempotency_key, job.attempts
+        try:
+            with env.cr.savepoint():
+                flight.request, flight.profile = outbound.finish(flight.item, flight.key), outbound.profile
+        except (RequestError, AuthError) as error:
+            refused.append((flight, outbound.not_sent(flight.item, error, flight.number,
+                                                      outbound.profile.schedule, flight.job_id)))
+        except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
+            refused.append((flight, _broken(outbound, flight, error)))
+        else:
+            ready.append(flight)
+    return ready, refused
 
 
 def _transmit(flight):
@@ -324,31 +409,6 @@ def _transmit(flight):
     return transport.send(flight.request, flight.profile.timeout, flight.profile.tls)
 
 
-def _conclude(registry, finished):
-    """Decide and record the outcomes of ``finished`` (flight, attempt) pairs, in one transaction.
-    Returns how many were settled, and the flights to send again with renewed credentials."""
-    settled, again = [], []
-    with registry.cursor() as cr:
-        _read_committed(registry, cr)
-        env = api.Environment(cr, SUPERUSER_ID, {})
-        outbounds = _Outbounds(env)
-        for flight, attempt in finished:
-            outbound = outbounds[flight.config_id]
-            try:
-                with cr.savepoint():
-                    verdict = outbound.answered(flight.item, flight.request, attempt, flight.number,
-                                                outbound.profile.schedule, flight.job_id, flight.refreshed)
-            except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
-                verdict = _broken(outbound, flight, error)
-            if verdict is None:
-                flight.refreshed, flight.request = True, None
-                again.append(flight)
-            else:
-                settled.append((flight, verdict))
-        _settle(env, outbounds, settled)
-    return len(settled), again
-
-
 def _broken(outbound, flight, error):
     _logger.exception("BJ API: delivery %s could not be sent", flight.job_id)
     log = outbound.outcomes.refused(flight.item.record_ids, f"{type(error).__name__}: {error}",
@@ -357,39 +417,36 @@ def _broken(outbound, flight, error):
 
 
 class _Outbounds(dict):
-    """The front door of each config, read once per transaction."""
+    """The front door of each config in one transaction. A config is read once per dispatcher run
+    (``profiles``): a run lasts well under a minute, and the next one reads its changes."""
 
-    def __init__(self, env):
+    def __init__(self, env, profiles):
         super().__init__()
         self.env = env
+        self.profiles = profiles
 
     def __missing__(self, config_id):
         config = self.env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
-        outbound = self[config_id] = front_door.Outbound(config)
+        outbound = self[config_id] = front_door.Outbound(config, profile=self.profiles.get(config_id),
+                                                          log_later=True)
+        self.profiles[config_id] = outbound.profile
         return outbound
 
+    def flush(self):
+        for outbound in self.values():
+            outbound.outcomes.book.flush()
 
-def _settle(env, outbounds, settled):
-    """Record each job's state after its verdict, then what the attempts tell about their endpoints
-    (under the health rows' locks, taken last and held briefly); pause the configs that must be."""
-    if not settled:
-        return
-    now = env.cr.now()
-    for flight, verdict in settled:
-        _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
-                outbounds[flight.config_id].profile.schedule.max_attempts, now)
-    env.flush_all()
-    healths = health.lock(env.cr, {flight.config_id for flight, _verdict in settled}, False, _STATES)
+
+def _learn(healths, settled, now):
+    """Update the health of each config from its settled attempts; {config_id: (gone, error)} of the
+    configs to pause."""
     pauses = {}
     for flight, verdict in settled:
         signal, hold = health.signal(verdict)
         state = healths.get(flight.config_id)
         if state and state.learn(signal, now, flight.job_id, hold) and flight.config_id not in pauses:
-            pauses[flight.config_id] = (signal, verdict.error)
-    for state in healths.values():
-        health.save(env.cr, state)
-    for config_id, (signal, error) in pauses.items():
-        env['bj.api.sync.config'].browse(config_id)._pause_for_health(signal == health.GONE, error)
+            pauses[flight.config_id] = (signal == health.GONE, verdict.error)
+    return pauses
 
 
 def _record(job, verdict, max_attempts, now):

@@ -49,13 +49,14 @@ def decide(attempt, number, rule):
 
 
 class Outcomes:
-    """Writes the log rows of one profile's requests, secrets masked, messages in the profile's language."""
+    """Writes the log rows of one profile's requests, secrets masked, messages in the profile's language
+    (with ``later``, when ``book.flush()`` is called: see ``LogBook``)."""
 
-    def __init__(self, profile, env):
+    def __init__(self, profile, env, later=False):
         self.profile = profile
         self.env = env(context=dict(env.context, lang=profile.lang))
         self.redactor = profile.redactor()
-        self.book = LogBook(self.env)
+        self.book = LogBook(self.env, later=later)
         self.log_ids = []
 
     def text(self, message):

@@ -1,4 +1,5 @@
 """The one place that turns records into JSON payloads, following a config's mapping lines."""
+import ast
 import datetime
 import decimal
 import json
@@ -54,6 +55,49 @@ def key_paths_conflict(env, keys):
                              parent='.'.join(parts[:size]), key=key)
         seen.add(parts)
     return None
+
+
+# Names through which a script reaches records or the database other than as record.<field>.
+_OPEN_NAMES = frozenset({'records', 'model', 'env', 'self'})
+
+
+def fields_read(config):
+    """The names of the stored fields of the config's model its mapping reads, or None when it may read
+    others: a script reaching records in another way than ``record.<field>``, a non-stored field
+    (its value follows fields the mapping does not name)."""
+    model = config.env[config.model_name]
+    names = set()
+    if (config.python_script or '').strip():
+        if _script_fields(config.python_script, payload_script=True) is None:
+            return None
+    for line in config.line_ids:
+        if line.value_type in ('plain', 'relational') and line.field_path:
+            names.add(line.field_path.strip().split('.')[0])
+        elif line.value_type == 'python':
+            read = _script_fields(line.python_code or '')
+            if read is None:
+                return None
+            names |= read
+    if any(name not in model._fields or not model._fields[name].store for name in names):
+        return None
+    return names
+
+
+def _script_fields(code, payload_script=False):
+    """Fields a script reads as ``record.<field>``; None when it may read anything else."""
+    try:
+        tree = ast.parse(code.strip() or 'None')
+    except SyntaxError:
+        return None
+    names, record_uses = set(), 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and (node.id in _OPEN_NAMES or (payload_script and node.id == 'record')):
+            return None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == 'record':
+            names.add(node.attr)
+            record_uses += 1
+    bare_uses = sum(1 for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == 'record')
+    return names if bare_uses == record_uses else None
 
 
 def field_value(field, value):
@@ -113,14 +157,14 @@ def script_result(value, where):
 
 
 class Mapping:
-    """A config's mapping lines compiled once, applied to many records."""
+    """A config's mapping lines compiled once, applied to many records. It keeps no record or
+    environment: the config caches it across transactions (``_compiled_mapping``)."""
 
     def __init__(self, config, depth=0):
         if depth > MAX_SUB_MAPPING_DEPTH:
             raise MappingError(config.env._(
                 'BJ API config "%(config)s": sub-mappings nest deeper than %(depth)s levels (a loop?)',
                 config=config.name, depth=MAX_SUB_MAPPING_DEPTH))
-        self.config = config
         model = config.env[config.model_id.model]
         lines = config.line_ids.sorted(lambda line: (line.sequence, line.id))
         conflict = key_paths_conflict(config.env, [line.api_key for line in lines])

@@ -13,7 +13,7 @@ from odoo.models import PREFETCH_MAX
 from odoo.tools import split_every
 from odoo.tools.translate import LazyTranslate
 
-from .payload import Mapping, script_result
+from .payload import script_result
 from .request import RequestError, check, url_values
 from .sandbox import CompiledScript, ScriptError, eval_domain, script_context
 
@@ -42,7 +42,7 @@ class Planner:
     def mapping(self):
         """The compiled mapping, built on first use (MappingError if the mapping is wrong)."""
         if self._mapping is None:
-            self._mapping = Mapping(self.config)
+            self._mapping = self.config._compiled_mapping()
         return self._mapping
 
     # Selecting ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from urllib3.util import parse_url
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import ormcache
 
 from ..engine import auth, outbox, tls
 from ..engine.outbound import Outbound
@@ -199,6 +200,13 @@ class BjApiSyncConfig(models.Model):
         return self.env.ref('bj_api_sync.http_method_post', raise_if_not_found=False)
 
 
+    @ormcache('self.id')
+    def _compiled_mapping(self):
+        """The config's mapping compiled (``engine/payload.py``), kept across transactions and workers
+        until a mapping line, the model or the name changes: compiling it costs more than a small
+        create whose automation rule sends it."""
+        return Mapping(self.sudo())
+
     def _label(self):
         return f'BJ API config "{self.name}"'
 
@@ -297,6 +305,8 @@ class BjApiSyncConfig(models.Model):
                                         config=config._label(), name=name))
 
     def write(self, values):
+        if {'name', 'model_id', 'line_ids'} & set(values):
+            self.env.registry.clear_cache()  # compiled mappings, see _compiled_mapping
         result = super().write(values)
         if values.get('queue_paused') is False or values.get('active'):
             outbox.wake_dispatcher(self.env)

@@ -73,9 +73,11 @@ class BjApiSyncConfigLine(models.Model):
             if 'field_id' not in vals and vals.get('field_path') and vals.get('config_id'):
                 model_name = self.env['bj.api.sync.config'].browse(vals['config_id']).model_name
                 vals['field_id'] = self._path_field(model_name, vals['field_path']).id
+        self.env.registry.clear_cache()  # compiled mappings (bj.api.sync.config._compiled_mapping)
         return super().create(vals_list)
 
     def write(self, vals):
+        self.env.registry.clear_cache()
         result = super().write(vals)
         if 'field_path' in vals and 'field_id' not in vals:
             for line in self:
@@ -83,6 +85,10 @@ class BjApiSyncConfigLine(models.Model):
                 if line.field_id != field:
                     line.field_id = field
         return result
+
+    def unlink(self):
+        self.env.registry.clear_cache()
+        return super().unlink()
 
     @api.depends('value_type', 'python_code', 'constant_value')
     def _compute_value_text(self):

@@ -225,7 +225,8 @@ class TestScheduledActions(TriggerCase):
 class TestAutomationRules(TriggerCase):
 
     def test_on_save_rule_sends_once_per_create_and_per_write(self):
-        rule = self.create_trigger('automation', trigger='on_create_or_write')
+        # Watching every field, as a rule made by hand would: Odoo runs it several times per create.
+        rule = self.create_trigger('automation', trigger='on_create_or_write', trigger_field_ids=[(5, 0, 0)])
         self.assertEqual(rule._name, 'base.automation')
         self.assertEqual(rule.action_server_ids.bj_api_config_id, self.config)
         self.assertEqual(self.config.automation_ids, rule)
@@ -278,6 +279,45 @@ class TestAutomationRules(TriggerCase):
         partner.write({'email': 'w@example.com'})
         self.commit()
         self.assertEqual(self.sent_names(), ['Watched'])
+
+    def test_rules_watch_the_fields_the_mapping_reads_by_default(self):
+        rule = self.create_trigger('automation')
+        self.assertEqual(sorted(rule.trigger_field_ids.mapped('name')), ['email', 'id', 'name'])
+        runs = []
+        original = type(self.config)._send_from_automation
+
+        def counting(config, records, queued=None):
+            runs.append(records.ids)
+            return original(config, records, queued=queued)
+
+        with patch.object(type(self.config), '_send_from_automation', counting):
+            partner = self.env['res.partner'].create({'name': 'Admin-like', 'email': 'a@example.com'})
+            self.commit()
+        self.assertEqual(len(runs), 1, "the create runs the rule once: later writes inside it are not watched")
+        self.assertEqual(self.sent_names(), ['Admin-like'])
+        partner.write({'lang': 'uk_UA', 'phone': '555'})
+        self.commit()
+        self.assertEqual(self.sent_names(), ['Admin-like'], "a write the mapping does not read sends nothing")
+        partner.write({'email': 'b@example.com'})
+        self.commit()
+        self.assertEqual(self.sent_names(), ['Admin-like', 'Admin-like'])
+
+    def test_watched_fields_of_python_lines_and_when_unknown(self):
+        def watched(*lines, **values):
+            config = self.config.copy({'name': f'Watched {len(lines)}', 'line_ids': [(5, 0, 0)] + [
+                (0, 0, line) for line in lines], **values})
+            wizard = self.env['bj.api.sync.trigger.wizard'].create({'config_id': config.id, 'kind': 'automation'})
+            return sorted(wizard.trigger_field_ids.mapped('name'))
+
+        python = {'api_key': 'domain', 'value_type': 'python', 'python_code': "(record.email or '').split('@')[-1]"}
+        relational = {'api_key': 'country', 'field_path': 'country_id.code'}
+        self.assertEqual(watched(python, relational), ['country_id', 'email'])
+        # A script reaching records some other way, or a non-stored field: any change may matter.
+        self.assertEqual(watched({**python, 'python_code': "env.user.name"}), [])
+        self.assertEqual(watched({**python, 'python_code': "record['email']"}), [])
+        self.assertEqual(watched({'api_key': 'label', 'field_path': 'display_name'}), [])
+        self.assertEqual(watched(relational, python_script="result = dict(request_data, n=len(records))"), [])
+        self.assertEqual(watched(relational, python_script="result = dict(request_data, v=2)"), ['country_id'])
 
     def test_on_delete_sends_payload_taken_before_deletion(self):
         delete_config = self.config.copy({'name': 'Partners delete', 'http_method_ids': [(6, 0, self.method_delete.ids)]})

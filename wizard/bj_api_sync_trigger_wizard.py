@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.fields import Command
 
+from ..engine.payload import fields_read
+
 TRIGGER_KINDS = [
     ('cron', 'Scheduled Action'),
     ('automation', 'Automation Rule'),
@@ -34,7 +36,9 @@ class BjApiSyncTriggerWizard(models.TransientModel):
     trigger = fields.Selection(AUTOMATION_TRIGGERS, default='on_create_or_write')
     trigger_field_ids = fields.Many2many(
         'ir.model.fields', string='Watched Fields', domain="[('model_id', '=', model_id)]",
-        help="On update: send only when one of these fields changes. Empty: any change.")
+        compute='_compute_trigger_field_ids', store=True, readonly=False, precompute=True,
+        help="On update: send only when one of these fields changes; by default, the fields the mapping "
+             "reads (a write the mapping does not see sends nothing). Empty: any change.")
     filter_domain = fields.Char(
         string='Apply On', help="The rule's own filter; the configuration's domain applies as well.")
 
@@ -43,6 +47,14 @@ class BjApiSyncTriggerWizard(models.TransientModel):
         kinds = dict(self._fields['kind']._description_selection(self.env))
         for wizard in self:
             wizard.name = f"BJ API: {wizard.config_id.name} ({kinds.get(wizard.kind, '')})"
+
+    @api.depends('config_id', 'trigger')
+    def _compute_trigger_field_ids(self):
+        for wizard in self:
+            names = fields_read(wizard.config_id.sudo()) \
+                if wizard.config_id and wizard.trigger in ('on_create_or_write', 'on_write') else None
+            wizard.trigger_field_ids = self.env['ir.model.fields'].search([
+                ('model', '=', wizard.config_id.model_name), ('name', 'in', sorted(names))]) if names else False
 
     def action_create(self):
         self.ensure_one()
