@@ -54,6 +54,12 @@ class Health:
     next_slot_at: datetime.datetime
     running: int
 
+    def quiet(self, now):
+        """No limit to share, nothing wrong: dispatchers may claim and learn without its lock (a
+        success changes nothing here), so they do not queue behind each other on a healthy endpoint."""
+        return (not self.rate_limit and not self.max_concurrency and self.state == CLOSED
+                and not self.consecutive_failures and not (self.held_until and self.held_until > now))
+
     def allowance(self, wanted, now):
         """How many deliveries a dispatcher may claim now (at most ``wanted``), and whether they are a probe."""
         if self.held_until and self.held_until > now:
@@ -127,8 +133,8 @@ def signal(verdict):
     return ALIVE, hold
 
 
-# The health of some configs, with their limits and what is in flight, locked in config id order.
-LOCK = """
+# The health of some configs, with their limits and what is in flight.
+SELECT = """
 SELECT config.id, COALESCE(config.rate_limit, 0), COALESCE(config.max_concurrency, 0),
        COALESCE(config.failure_threshold, 0), COALESCE(config.auto_pause_hours, 0),
        health.state, health.consecutive_failures, health.failing_since, health.cooldown,
@@ -145,8 +151,8 @@ SELECT config.id, COALESCE(config.rate_limit, 0), COALESCE(config.max_concurrenc
   JOIN bj_api_sync_health AS health ON health.config_id = config.id
  WHERE config.id IN %(config_ids)s
  ORDER BY config.id
-   FOR UPDATE OF health
 """
+LOCK = SELECT + "   FOR UPDATE OF health"
 
 CREATE = """
 INSERT INTO bj_api_sync_health (config_id, state, consecutive_failures, cooldown, create_date, write_date)
@@ -165,20 +171,38 @@ UPDATE bj_api_sync_health
 """
 
 
-def lock(cr, config_ids, states):
+def load(cr, config_ids, states, now, troubled=()):
+    """The health of ``config_ids``: {config_id: Health}, and the ids of those locked until the
+    transaction ends: every one but the quiet ones with nothing ``troubled`` (an attempt that did not
+    go well) to learn. Locks are taken in config id order, so dispatchers never deadlock."""
+    if not config_ids:
+        return {}, set()
+    healths = _select(cr, SELECT, config_ids, states)
+    to_lock = {config_id for config_id in config_ids
+               if config_id not in healths or config_id in troubled or not healths[config_id].quiet(now)}
+    locked = lock(cr, to_lock, states)
+    healths.update(locked)
+    return healths, set(locked)
+
+
+def lock(cr, config_ids, states, wait=True):
     """The health of ``config_ids``, locked until the transaction ends: {config_id: Health}. A config
-    gets its row the first time a dispatcher needs it."""
+    gets its row the first time a dispatcher needs it. Without ``wait``, rows another transaction
+    holds are left out (a lock taken late, out of order, must not wait)."""
     if not config_ids:
         return {}
-    params = {**states, 'config_ids': tuple(sorted(config_ids))}
-    cr.execute(LOCK, params)
-    rows = cr.fetchall()
-    if len(rows) < len(config_ids):
+    query = LOCK if wait else LOCK + " SKIP LOCKED"
+    healths = _select(cr, query, config_ids, states)
+    if wait and len(healths) < len(config_ids):
         # Another dispatcher may be creating the same row: ON CONFLICT waits for it, then both read it.
-        cr.execute(CREATE, {'config_ids': params['config_ids'], 'state': CLOSED})
-        cr.execute(LOCK, params)
-        rows = cr.fetchall()
-    return {row[0]: Health(*row) for row in rows}
+        cr.execute(CREATE, {'config_ids': tuple(sorted(config_ids)), 'state': CLOSED})
+        healths = _select(cr, query, config_ids, states)
+    return healths
+
+
+def _select(cr, query, config_ids, states):
+    cr.execute(query, {**states, 'config_ids': tuple(sorted(config_ids))})
+    return {row[0]: Health(*row) for row in cr.fetchall()}
 
 
 def save(cr, health):

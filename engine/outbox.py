@@ -264,9 +264,11 @@ class _Turn:
             if claiming and (self.look or finished) and free > 0:
                 cr.execute(_DUE_CONFIGS, _STATES)
                 due = cr.fetchall()
-            healths = health.lock(cr, {flight.config_id for flight, _verdict in settled}
-                                  | {config_id for config_id, _expired in due}, _STATES)
-            pauses = _learn(healths, settled, now)
+            troubled = {flight.config_id for flight, verdict in settled
+                        if health.signal(verdict) != (health.ALIVE, None)}
+            healths, locked = health.load(cr, {flight.config_id for flight, _verdict in settled}
+                                          | {config_id for config_id, _expired in due}, _STATES, now, troubled)
+            pauses = _learn(healths, locked, settled, now)
             freed = collections.Counter(flight.config_id for flight, _verdict in settled)
             claimed = self._claim(cr, healths, [row for row in due if row[0] not in pauses], free, now, freed)
             ready, refused = _prepare(env, outbounds, again + claimed)
@@ -274,9 +276,13 @@ class _Turn:
             for flight, verdict in refused:
                 _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
                         outbounds[flight.config_id].profile.schedule.max_attempts, now)
-            pauses.update(_learn(healths, refused, now))
-            for state in healths.values():
-                health.save(cr, state)
+            late = {flight.config_id for flight, _verdict in refused} - locked
+            late_healths = health.lock(cr, late, _STATES, wait=False)
+            healths.update(late_healths)
+            locked |= set(late_healths)
+            pauses.update(_learn(healths, locked, refused, now))
+            for config_id in locked:
+                health.save(cr, healths[config_id])
             for config_id, (gone, error) in pauses.items():
                 env['bj.api.sync.config'].browse(config_id)._pause_for_health(gone, error)
         self.sent += len(settled) + len(refused)
@@ -437,14 +443,16 @@ class _Outbounds(dict):
             outbound.outcomes.book.flush()
 
 
-def _learn(healths, settled, now):
-    """Update the health of each config from its settled attempts; {config_id: (gone, error)} of the
-    configs to pause."""
+def _learn(healths, locked, settled, now):
+    """Update the health of each ``locked`` config from its settled attempts (the others are quiet
+    and were told only of successes); {config_id: (gone, error)} of the configs to pause."""
     pauses = {}
     for flight, verdict in settled:
+        if flight.config_id not in locked:
+            continue
         signal, hold = health.signal(verdict)
-        state = healths.get(flight.config_id)
-        if state and state.learn(signal, now, flight.job_id, hold) and flight.config_id not in pauses:
+        state = healths[flight.config_id]
+        if state.learn(signal, now, flight.job_id, hold) and flight.config_id not in pauses:
             pauses[flight.config_id] = (signal == health.GONE, verdict.error)
     return pauses
 

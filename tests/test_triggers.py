@@ -1,4 +1,5 @@
 """Triggers (docs/reference.md, "Triggers"): server actions, scheduled actions, automation rules."""
+import contextlib
 import datetime
 from unittest.mock import patch
 
@@ -46,6 +47,19 @@ class TriggerCase(BjApiCase):
 
     def sent_names(self):
         return [received.json['name'] for received in self.api.received]
+
+    @contextlib.contextmanager
+    def counting_rule_runs(self):
+        """The record ids of each automation-rule run, in order."""
+        runs = []
+        original = type(self.config)._send_from_automation
+
+        def counting(config, records, queued=None):
+            runs.append(records.ids)
+            return original(config, records, queued=queued)
+
+        with patch.object(type(self.config), '_send_from_automation', counting):
+            yield runs
 
 
 @tagged('post_install', '-at_install', 'bj_api_sync')
@@ -230,14 +244,7 @@ class TestAutomationRules(TriggerCase):
         self.assertEqual(rule._name, 'base.automation')
         self.assertEqual(rule.action_server_ids.bj_api_config_id, self.config)
         self.assertEqual(self.config.automation_ids, rule)
-        runs = []
-        original = type(self.config)._send_from_automation
-
-        def counting(config, records, queued=None):
-            runs.append(records.ids)
-            return original(config, records, queued=queued)
-
-        with patch.object(type(self.config), '_send_from_automation', counting):
+        with self.counting_rule_runs() as runs:
             partner = self.env['res.partner'].create({'name': 'Olena', 'email': 'first@example.com'})
             self.assertEqual(self.api.received, [], "nothing leaves before commit")
             self.commit()
@@ -283,14 +290,7 @@ class TestAutomationRules(TriggerCase):
     def test_rules_watch_the_fields_the_mapping_reads_by_default(self):
         rule = self.create_trigger('automation')
         self.assertEqual(sorted(rule.trigger_field_ids.mapped('name')), ['email', 'id', 'name'])
-        runs = []
-        original = type(self.config)._send_from_automation
-
-        def counting(config, records, queued=None):
-            runs.append(records.ids)
-            return original(config, records, queued=queued)
-
-        with patch.object(type(self.config), '_send_from_automation', counting):
+        with self.counting_rule_runs() as runs:
             partner = self.env['res.partner'].create({'name': 'Admin-like', 'email': 'a@example.com'})
             self.commit()
         self.assertEqual(len(runs), 1, "the create runs the rule once: later writes inside it are not watched")
