@@ -12,6 +12,7 @@
         'data/bj_http_method_data.xml',
         'views/bj_api_log_views.xml',
         'views/bj_api_sync_job_views.xml',
+        'views/bj_api_sync_link_views.xml',
         'views/bj_api_sync_config_views.xml',
         'views/bj_http_method_views.xml',
         'views/bj_api_sync_trigger_wizard_views.xml',

@@ -239,6 +239,11 @@ class Bench:
                 env, fixtures.config(env, 'Trigger immediate', url), queued=False)),
             ('bj_api_sync rule, queued', lambda env: fixtures.automation(
                 env, fixtures.config(env, 'Trigger queued', url, queued=True), queued=True)),
+            ('bj_api_sync On-save rule, queued', lambda env: fixtures.automation(
+                env, fixtures.config(env, 'Trigger on save', url, queued=True), queued=True,
+                trigger='on_create_or_write')),
+            ('empty On-save rule (Odoo alone)', lambda env: fixtures.empty_automation(
+                env, fixtures.config(env, 'Trigger empty', url), 'on_create_or_write')),
             ('Odoo webhook rule', lambda env: fixtures.webhook_automation(env, url)),
         ]
         rows, data = [], []

@@ -95,12 +95,28 @@ def config(env, name, url, page_size=None, queued=False):
     })
 
 
-def automation(env, config, queued):
-    """The "on creation" rule the configuration form's wizard creates; it follows the config's delivery mode."""
+def automation(env, config, queued, trigger='on_create'):
+    """The rule the configuration form's wizard creates ("on creation" unless ``trigger`` says otherwise,
+    watching the fields the mapping reads); it follows the config's delivery mode."""
     config.delivery_mode = 'queued' if queued else 'immediate'
     wizard = env['bj.api.sync.trigger.wizard'].create({
-        'config_id': config.id, 'kind': 'automation', 'trigger': 'on_create'})
+        'config_id': config.id, 'kind': 'automation', 'trigger': trigger})
     return env['base.automation'].browse(wizard.action_create()['res_id'])
+
+
+def empty_automation(env, config, trigger):
+    """A rule doing nothing, with the trigger and the watched fields the wizard would give a rule of
+    ``config``: what Odoo's automation rules cost by themselves."""
+    wizard = env['bj.api.sync.trigger.wizard'].create({
+        'config_id': config.id, 'kind': 'automation', 'trigger': trigger})
+    return env['base.automation'].create({
+        'name': 'Bench empty rule',
+        'model_id': config.model_id.id,
+        'trigger': trigger,
+        'trigger_field_ids': [Command.set(wizard.trigger_field_ids.ids)],
+        'action_server_ids': [Command.create({'name': 'Bench empty action', 'model_id': config.model_id.id,
+                                              'state': 'code', 'code': 'pass'})],
+    })
 
 
 def webhook_action(env, url):

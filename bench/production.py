@@ -24,7 +24,6 @@ import fixtures
 
 WARM_UP = 75      # seconds: the first poll of a new cron worker
 TIMEOUT = 1200    # seconds: a drain gives up after this
-BASE_PORT = 18092
 
 
 def main(argv):
@@ -70,10 +69,11 @@ class running_servers:
     def __enter__(self):
         for number in range(self.count):
             log = tempfile.NamedTemporaryFile(prefix=f'bj-production-{number}-', suffix='.log', delete=False).name
-            port = BASE_PORT + 2 * number
-            self.servers.append(odoo_server(self.db, '--workers=2', '--max-cron-threads=1',
-                                            '--http-interface=127.0.0.1', f'--http-port={port}',
-                                            f'--gevent-port={port + 1}', log_path=log))
+            # No HTTP: the drill has no web client, and without it Odoo starts no longpolling process
+            # (which cannot start on a machine without gevent's plugins and would restart in a loop,
+            # taking a core). The cron worker, its limits and its watchdog are those of production.
+            self.servers.append(odoo_server(self.db, '--workers=2', '--max-cron-threads=1', '--no-http',
+                                            log_path=log))
             self.logs.append(log)
         progress(f"{self.count} server(s) started, warming up {WARM_UP} s (logs: {', '.join(self.logs)})")
         time.sleep(WARM_UP)
@@ -121,8 +121,12 @@ def drain(reg, sink, logs, servers, jobs, delay_ms, rate_limit=0):
     per_second = _per_second(sink.arrivals)
     return [str(servers), f"{delay_ms} ms", f"{queued:,}", f"{states.get('done', 0):,}", str(lost), str(twice),
             str(kills), f"{time.monotonic() - started:.0f}",
-            f"{statistics.median(per_second):,.0f} ({min(per_second):,.0f}–{max(per_second):,.0f})" if per_second else '-',
+            _spread(per_second),
             f"{overall:.1f}", ', '.join(f"{name} {count}" for name, count in sorted(runs.items()))]
+
+
+def _spread(values):
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})" if values else '-'
 
 
 def _per_second(arrivals):

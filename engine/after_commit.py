@@ -19,6 +19,7 @@ from odoo import SUPERUSER_ID, api
 
 from .outbound import Outbound
 from .planning import Planned
+from .remote import written_back
 
 _logger = logging.getLogger(__name__)
 _PENDING = 'bj_api_sync.pending'
@@ -39,6 +40,10 @@ def enqueue(config, records, queued=False):
     if pending is None:
         pending = cr.precommit.data[_PENDING] = {}
         cr.precommit.add(lambda: _prepare(api.Environment(cr, SUPERUSER_ID, {}), pending))
+    # Response values written back to a record never send it again.
+    skip = written_back(config.env)
+    if skip:
+        records = records.filtered(lambda record: (record._name, record.id) not in skip)
     entry = pending.setdefault((config.id, queued), _Pending())
     entry.record_ids.update(dict.fromkeys(records.ids))
     try:

@@ -119,12 +119,12 @@ class Health:
 def signal(verdict):
     """What ``verdict`` (engine/outcome.py) tells about the endpoint, and the Retry-After hold it asks for."""
     attempt = verdict.attempt
-    if verdict.state == DONE:
-        return ALIVE, None
     if attempt is None:
         # Not sent: an unreachable token endpoint (retried) is the API failing; a request that could
         # not be built (refused for good) tells nothing about it.
         return (FAILING if verdict.state in (RETRY, DEAD) else None), None
+    if verdict.state == DONE:
+        return ALIVE, None
     hold = attempt.retry_after if attempt.status_code in HOLD_STATUS else None
     if attempt.status_code == 410:
         return GONE, hold

@@ -25,6 +25,7 @@ from .outcome import DONE, FAILED, LOG_STATUS, RETRY, Outcomes, Verdict, decide
 from .payload import MappingError
 from .planning import Planner
 from .profile import Profile
+from .remote import GONE_ON_DELETE, RemoteIds
 from .request import RequestError, finish as finish_request
 
 
@@ -39,6 +40,9 @@ class Outbound:
         self.profile = profile or Profile.read(config, timeout)
         self.planner = Planner(config, self.profile)
         self.outcomes = Outcomes(self.profile, config.env, later=log_later)
+        self.remote = RemoteIds(self.profile, config.env)
+        self.config = config
+        self._fallback = None
 
     # Planning ----------------------------------------------------------------------------
 
@@ -73,6 +77,13 @@ class Outbound:
         result = result or self.result()
         for item in planned:
             if self.settle(item, result):
+                continue
+            item, skipped, fallback = self.remote.resolve(item)
+            if skipped:
+                self.settle(dataclasses.replace(item, skipped=skipped), result)
+                continue
+            if fallback:
+                self.fallback().deliver(self.fallback().plan(self.records(item)), result=result)
                 continue
             verdict = self.send(item, str(uuid.uuid4()), rule)
             response = _parsed(verdict.attempt.response_text) if verdict.attempt else None
@@ -119,9 +130,23 @@ class Outbound:
         if attempt.status_code == 401 and not refreshed and self.profile.auth.refresh():
             self.outcomes.attempted(item.record_ids, request, Verdict(RETRY, number, attempt=attempt), job_id)
             return None
-        verdict = decide(attempt, number, rule)
-        self.outcomes.attempted(item.record_ids, request, verdict, job_id)
+        if self.profile.method == 'DELETE' and attempt.status_code in GONE_ON_DELETE:
+            verdict = Verdict(DONE, number, attempt=attempt)  # already gone: what the DELETE wanted
+        else:
+            verdict = decide(attempt, number, rule)
+        notes = self.remote.learn(item, attempt) if verdict.state == DONE else ()
+        self.outcomes.attempted(item.record_ids, request, verdict, job_id, notes=notes)
         return verdict
+
+    def fallback(self):
+        """The front door of the fallback config: records without a remote id go through it."""
+        if self._fallback is None:
+            config = self.config.browse(self.profile.remote.fallback_config_id)
+            self._fallback = Outbound(config, log_later=self.outcomes.book.later is not None)
+        return self._fallback
+
+    def records(self, item):
+        return self.config.env[self.profile.model].browse(item.record_ids)
 
     def finish(self, item, key):
         """The request ``item`` is sent as, secrets in clear (show it through ``outcomes.redactor``)."""

@@ -27,7 +27,7 @@ from .auth import AuthError
 from .outcome import DONE, FAILED, PENDING, RETRY, RUNNING, UNFINISHED, Verdict
 from .payload import to_json_text
 from .planning import Planned
-from .request import RequestError
+from .request import RequestError, url_values
 
 _logger = logging.getLogger(__name__)
 
@@ -118,9 +118,14 @@ class _Flight:
     item: Planned = None
     key: str = None
     number: int = 1
-    profile: object = None        # the config as read when the request was finished
+    sender_id: int = None         # the config it goes through, when not its own (a fallback)
+    profile: object = None        # the sender's config as read when the request was finished
     request: object = None
     refreshed: bool = False       # credentials were renewed after a 401: no second renewal
+
+    @property
+    def sender(self):
+        return self.sender_id or self.config_id
 
 
 def enqueue(outbound, planned):
@@ -144,7 +149,7 @@ def enqueue(outbound, planned):
             'url_values': to_json_text(item.url_values) if item.url_values else False,
             'res_model': profile.model,
             'res_ids': ','.join(map(str, item.record_ids)),
-            'ordering_key': f"{profile.config_id}:{profile.model}:{item.record_ids[0]}"
+            'ordering_key': f"{profile.remote.ordering}:{profile.model}:{item.record_ids[0]}"
                             if len(item.record_ids) == 1 else False,
             'max_attempts': profile.schedule.max_attempts,
         })
@@ -241,7 +246,7 @@ class _Turn:
         self.look = True       # jobs may be claimable: none was looked for yet, or an outcome freed one
         self.look_in = None    # seconds until a rate-limited config may send again, when nothing else can
         self.helped = False
-        self.concluded = False  # the last turn concluded attempts
+        self.concluded = False  # the last turn concluded deliveries (which may let others go)
         self.sent = 0
 
     def run(self, finished, in_flight, claiming):
@@ -264,9 +269,9 @@ class _Turn:
             if claiming and (self.look or finished) and free > 0:
                 cr.execute(_DUE_CONFIGS, _STATES)
                 due = cr.fetchall()
-            troubled = {flight.config_id for flight, verdict in settled
+            troubled = {flight.sender for flight, verdict in settled
                         if health.signal(verdict) != (health.ALIVE, None)}
-            healths, locked = health.load(cr, {flight.config_id for flight, _verdict in settled}
+            healths, locked = health.load(cr, {flight.sender for flight, _verdict in settled}
                                           | {config_id for config_id, _expired in due}, _STATES, now, troubled)
             pauses = _learn(healths, locked, settled, now)
             freed = collections.Counter(flight.config_id for flight, _verdict in settled)
@@ -276,7 +281,7 @@ class _Turn:
             for flight, verdict in refused:
                 _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
                         outbounds[flight.config_id].profile.schedule.max_attempts, now)
-            late = {flight.config_id for flight, _verdict in refused} - locked
+            late = {flight.sender for flight, _verdict in refused} - locked
             late_healths = health.lock(cr, late, _STATES, wait=False)
             healths.update(late_healths)
             locked |= set(late_healths)
@@ -288,7 +293,7 @@ class _Turn:
         self.sent += len(settled) + len(refused)
         # What this turn freed is for the next one to claim, if no other dispatcher did.
         self.look = bool(claimed) or bool(finished)
-        self.concluded = bool(finished)
+        self.concluded = bool(finished) or bool(refused)
         if not self.helped and len(claimed) == self.concurrency:
             _wake_helpers(self.registry)
             self.helped = True
@@ -300,7 +305,7 @@ class _Turn:
         settled = []
         cr = outbounds.env.cr
         for flight, attempt in finished:
-            outbound = outbounds[flight.config_id]
+            outbound = outbounds[flight.sender]
             try:
                 with cr.savepoint():
                     verdict = outbound.answered(flight.item, flight.request, attempt, flight.number,
@@ -383,8 +388,8 @@ def _read_committed(registry, cr):
 
 
 def _prepare(env, outbounds, flights):
-    """Finish the requests of ``flights`` (credentials as the config has them now). Returns the
-    flights ready to send, and the (flight, verdict) of those that could not be sent."""
+    """Finish the requests of ``flights`` (credentials and remote ids as they are now). Returns the
+    flights ready to send, and the (flight, verdict) of those that are not sent."""
     ready, refused = [], []
     jobs = {job.id: job for job in env['bj.api.sync.job'].browse([flight.job_id for flight in flights])}
     for flight in flights:
@@ -396,15 +401,39 @@ def _prepare(env, outbounds, flights):
         flight.key, flight.number = job.idempotency_key, job.attempts
         try:
             with env.cr.savepoint():
-                flight.request, flight.profile = outbound.finish(flight.item, flight.key), outbound.profile
+                if flight.sender_id is None:
+                    refusal = _resolve(outbounds, outbound, flight)
+                    if refusal:
+                        refused.append((flight, refusal))
+                        continue
+                sender = outbounds[flight.sender]
+                flight.request, flight.profile = sender.finish(flight.item, flight.key), sender.profile
         except (RequestError, AuthError) as error:
-            refused.append((flight, outbound.not_sent(flight.item, error, flight.number,
-                                                      outbound.profile.schedule, flight.job_id)))
+            sender = outbounds[flight.sender]
+            refused.append((flight, sender.not_sent(flight.item, error, flight.number,
+                                                    outbound.profile.schedule, flight.job_id)))
         except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
             refused.append((flight, _broken(outbound, flight, error)))
         else:
             ready.append(flight)
     return ready, refused
+
+
+def _resolve(outbounds, outbound, flight):
+    """Remote ids, at send time: fill ``{remote_id}``, or send through the fallback config (with the
+    payload queued, as the delivery itself would), or skip. Returns the verdict of a flight not
+    sent, else None."""
+    item, skipped, fallback = outbound.remote.resolve(flight.item)
+    if fallback:
+        flight.sender_id = outbound.profile.remote.fallback_config_id
+        sender = outbounds[flight.sender_id]
+        item, skipped, _fallback = sender.remote.resolve(dataclasses.replace(
+            item, url_values=url_values(sender.profile.url, item.body)))
+    if skipped:
+        log = outbounds[flight.sender].outcomes.skipped(item.record_ids, skipped, job_id=flight.job_id)
+        return Verdict(DONE, flight.number, log_id=log.id)
+    flight.item = item
+    return None
 
 
 def _transmit(flight):
@@ -448,12 +477,12 @@ def _learn(healths, locked, settled, now):
     and were told only of successes); {config_id: (gone, error)} of the configs to pause."""
     pauses = {}
     for flight, verdict in settled:
-        if flight.config_id not in locked:
+        if flight.sender not in locked:
             continue
         signal, hold = health.signal(verdict)
-        state = healths[flight.config_id]
-        if state.learn(signal, now, flight.job_id, hold) and flight.config_id not in pauses:
-            pauses[flight.config_id] = (signal == health.GONE, verdict.error)
+        state = healths[flight.sender]
+        if state.learn(signal, now, flight.job_id, hold) and flight.sender not in pauses:
+            pauses[flight.sender] = (signal == health.GONE, verdict.error)
     return pauses
 
 

@@ -71,16 +71,18 @@ class Outcomes:
         count = f" ({len(record_ids)} records)" if len(record_ids) > 1 else ''
         return f"{self.profile.method} {self.profile.model} [{shown}]{count}"
 
-    def skipped(self, record_ids, reason):
-        return self._write(record_ids, {'status': 'skipped', 'error_message': self.text(reason), 'attempt': 0})
+    def skipped(self, record_ids, reason, job_id=None):
+        return self._write(record_ids, {'status': 'skipped', 'error_message': self.text(reason), 'attempt': 0,
+                                        'job_id': job_id})
 
     def refused(self, record_ids, message, job_id=None, number=0, status='error'):
         """Nothing could be sent (the request could not be built, no credentials): one row."""
         return self._write(record_ids, {
             'status': status, 'error_message': self.text(message), 'attempt': number, 'job_id': job_id})
 
-    def attempted(self, record_ids, request, verdict, job_id=None):
-        """Log one attempt with its verdict; fills ``verdict.error`` and ``verdict.log_id``."""
+    def attempted(self, record_ids, request, verdict, job_id=None, notes=()):
+        """Log one attempt with its verdict; fills ``verdict.error`` and ``verdict.log_id``. ``notes``:
+        what a successful answer told that could not be processed (``engine/remote.py``)."""
         attempt, redact = verdict.attempt, self.redactor
         verdict.error = None if verdict.state == DONE else self.text(attempt.error)
         masked_url = redact.url(request.url)
@@ -93,7 +95,7 @@ class Outcomes:
             'response_status_code': attempt.status_code,
             'response_headers': headers_text(redact.headers(attempt.response_headers)),
             'response_body': truncate(redact.text(attempt.response_text)),
-            'error_message': verdict.error,
+            'error_message': verdict.error or '; '.join(dict.fromkeys(self.text(note) for note in notes)) or None,
             'duration_ms': attempt.duration_ms,
             'attempt': verdict.number,
         })

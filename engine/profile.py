@@ -15,6 +15,8 @@ from requests.utils import get_auth_from_url
 
 from . import auth as auth_types
 from .logbook import SENSITIVE_HEADER, Redactor
+from .remote import REMOTE_ID, RemoteSettings
+from .request import placeholders
 from .tls import TlsSettings
 
 DEFAULT_RETRY_SCHEDULE = '1m, 5m, 30m, 2h, 6h, 12h'
@@ -93,6 +95,7 @@ class Profile:
     backoff: Backoff
     schedule: Schedule
     lang: str
+    remote: RemoteSettings
 
     @property
     def label(self):
@@ -128,6 +131,7 @@ class Profile:
             schedule=Schedule(tuple(parse_schedule(config.queue_retry_schedule or DEFAULT_RETRY_SCHEDULE))),
             # Logs are read by the config's administrators: their language, unless the caller has one.
             lang=config.env.context.get('lang') or config.write_uid.lang or 'en_US',
+            remote=RemoteSettings.read(config, REMOTE_ID in placeholders(config.url)),
         )
 
     def redactor(self):

@@ -17,6 +17,7 @@ from odoo.tools.translate import LazyTranslate
 
 from . import signing, transport
 from .payload import to_json_text
+from .remote import REMOTE_ID
 
 _lt = LazyTranslate(__name__)
 
@@ -34,10 +35,11 @@ def placeholders(url):
 
 
 def url_values(url, payload):
-    """What a plan keeps for the URL: the payload's values of the URL's placeholders."""
+    """What a plan keeps for the URL: the payload's values of the URL's placeholders ({remote_id}
+    is the record's remote id, filled when the request is sent: ``engine/remote.py``)."""
     if not isinstance(payload, dict):
         return {}
-    return {key: payload.get(key) for key in placeholders(url)}
+    return {key: payload.get(key) for key in placeholders(url) if key != REMOTE_ID}
 
 
 def finish(profile, body, values, key):
@@ -73,7 +75,7 @@ def finish(profile, body, values, key):
 def check(profile, body, values):
     """Raise the RequestError that finishing this plan would raise, without building the request:
     a plan that can never be sent is an error when planned, not when sent."""
-    fill_placeholders(profile.url, values)
+    fill_placeholders(profile.url, {**(values or {}), REMOTE_ID: REMOTE_ID})
     if profile.method == 'GET':
         list(_query_items(body))
 

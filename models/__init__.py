@@ -6,6 +6,9 @@ from . import bj_api_sync_config_triggers
 from . import bj_api_sync_config_entry_points
 from . import bj_api_sync_config_health
 from . import bj_api_sync_health
+from . import bj_api_sync_config_remote
+from . import bj_api_sync_link
+from . import bj_api_sync_response_line
 from . import bj_api_sync_config_line
 from . import bj_api_sync_header
 from . import bj_api_sync_param

@@ -16,3 +16,4 @@ from . import test_engine_defects
 from . import test_admin_defects
 from . import test_auth
 from . import test_flow_control
+from . import test_remote_ids

@@ -1,0 +1,72 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..engine.remote import scope_of
+
+
+class BjApiSyncConfig(models.Model):
+    """Remote ids and response processing: keeping the remote system in sync (``engine/remote.py``)."""
+    _inherit = 'bj.api.sync.config'
+
+    remote_id_scope = fields.Char(
+        string='Remote ID Scope', tracking=True,
+        help="Configurations with the same scope share remote ids: the POST, PUT (or PATCH) and DELETE "
+             "configurations of one remote resource, e.g. crm.contacts. Empty: this configuration alone.")
+    remote_id_path = fields.Char(
+        string='Remote ID Path', tracking=True,
+        help="Dotted path of the id in a successful JSON response, e.g. id or data.id: it is kept as the "
+             "record's remote id in the scope, and {remote_id} in URLs is replaced by it.")
+    response_line_ids = fields.One2many(
+        'bj.api.sync.response.line', 'config_id', string='Response Values', copy=True,
+        help="Values read from a successful response and written to the record sent.")
+    fallback_config_id = fields.Many2one(
+        'bj.api.sync.config', string='Fallback Configuration', tracking=True,
+        domain="[('id', '!=', id), ('model_id', '=', model_id), ('request_type', '=', 'out')]",
+        help="Records without a remote id in the scope are sent through this configuration instead "
+             "(upsert: PUT when the remote id is known, else the POST that creates it).")
+    skip_unchanged = fields.Boolean(
+        tracking=True,
+        help="Do not send a record whose payload is the same as the last one delivered in the scope "
+             "(logged as skipped: unchanged).")
+    link_count = fields.Integer(string='Remote IDs', compute='_compute_link_count')
+
+    def _remote_scope(self):
+        return scope_of(self.id, self.remote_id_scope)
+
+    def _compute_link_count(self):
+        counts = {}
+        scopes = {config.id: config._remote_scope() for config in self}
+        if self.ids:
+            groups = self.env['bj.api.sync.link'].sudo()._read_group(
+                [('scope', 'in', list(scopes.values()))], ['scope'], ['__count'])
+            counts = dict(groups)
+        for config in self:
+            config.link_count = counts.get(scopes[config.id], 0)
+
+    def action_open_links(self):
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': _('Remote IDs'),
+            'res_model': 'bj.api.sync.link',
+            'view_mode': 'list,form',
+            'domain': [('scope', '=', self._remote_scope())],
+        }
+
+    @api.constrains('fallback_config_id', 'model_id')
+    def _check_fallback(self):
+        for config in self.filtered('fallback_config_id'):
+            fallback = config.fallback_config_id
+            if fallback.model_id != config.model_id:
+                raise ValidationError(_(
+                    '%(config)s: the fallback configuration "%(fallback)s" sends %(other)s records, not %(model)s.',
+                    config=config._label(), fallback=fallback.name, other=fallback.model_name,
+                    model=config.model_name))
+            seen = config
+            while fallback:
+                if fallback in seen:
+                    raise ValidationError(_(
+                        '%(config)s: its fallback configurations lead back to "%(fallback)s" (a loop).',
+                        config=config._label(), fallback=fallback.name))
+                seen |= fallback
+                fallback = fallback.fallback_config_id

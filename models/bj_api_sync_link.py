@@ -1,0 +1,32 @@
+from odoo import fields, models
+
+
+class BjApiSyncLink(models.Model):
+    """The id a remote system gave one Odoo record, in one scope (the configs of one remote resource).
+
+    Written by the engine (``engine/remote.py``) after a successful response; read when a request's
+    URL needs ``{remote_id}``, when a record without one falls back to another config, and to skip a
+    payload already delivered unchanged.
+    """
+    _name = 'bj.api.sync.link'
+    _description = 'BJ API Remote ID'
+    _order = 'last_sync_date desc, id desc'
+    _rec_name = 'remote_id'
+
+    scope = fields.Char(required=True, index=True, readonly=True,
+                        help="Configurations with the same scope share remote ids.")
+    res_model = fields.Char(string='Model', required=True, readonly=True)
+    res_id = fields.Many2oneReference(string='Record ID', model_field='res_model', required=True, readonly=True)
+    remote_id = fields.Char(string='Remote ID', index=True, readonly=True)
+    config_id = fields.Many2one('bj.api.sync.config', string='Last Written By', ondelete='set null', readonly=True)
+    payload_hash = fields.Char(readonly=True, help="SHA-256 of the last payload delivered in this scope.")
+    last_sync_date = fields.Datetime(readonly=True)
+
+    _sql_constraints = [
+        ('record_unique', 'unique(scope, res_model, res_id)', 'A record has one remote id per scope.'),
+    ]
+
+    def action_open_record(self):
+        self.ensure_one()
+        return {'type': 'ir.actions.act_window', 'res_model': self.res_model, 'res_id': self.res_id,
+                'view_mode': 'form'}
