@@ -23,7 +23,8 @@ class BjApiSyncHealth(models.Model):
     failing_since = fields.Datetime(readonly=True)
     cooldown = fields.Integer(string='Cool-down (s)', readonly=True)
     next_probe_at = fields.Datetime(readonly=True)
-    probe_job_id = fields.Many2one('bj.api.sync.job', string='Probe', readonly=True, ondelete='set null')
+    probe_job_id = fields.Many2one('bj.api.sync.job', string='Probe', readonly=True, ondelete='set null',
+                                   index='btree_not_null')
     held_until = fields.Datetime(readonly=True)
     next_slot_at = fields.Datetime(string='Next Rate-Limit Slot', readonly=True)
 

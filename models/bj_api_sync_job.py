@@ -57,7 +57,9 @@ class BjApiSyncJob(models.Model):
     last_status_code = fields.Integer(readonly=True, copy=False)
     last_error = fields.Text(readonly=True, copy=False)
     done_at = fields.Datetime(readonly=True, copy=False)
-    replay_of_id = fields.Many2one('bj.api.sync.job', string='Replay Of', readonly=True, ondelete='set null')
+    # Indexed: deleting many jobs (the daily clean-up) checks this reference for each one.
+    replay_of_id = fields.Many2one('bj.api.sync.job', string='Replay Of', readonly=True, ondelete='set null',
+                                   index='btree_not_null')
     log_ids = fields.One2many('bj.api.log', 'job_id', string='Attempt Logs')
 
     _sql_constraints = [
