@@ -172,11 +172,11 @@ class Mapping:
             raise MappingError(f'BJ API config "{config.name}": {conflict}')
         self.steps = [_Step(config, line, model, depth) for line in lines]
 
-    def build(self, record):
+    def build(self, record, remote_id=None):
         """Payload object of one record; ScriptError if a python line fails."""
         payload = {}
         for step in self.steps:
-            _place(payload, step.key_path, step.value(record, payload))
+            _place(payload, step.key_path, step.value(record, payload, remote_id))
         return payload
 
 
@@ -208,9 +208,9 @@ class _Step:
         except (MappingError, ScriptError) as error:
             raise MappingError(f"{self.where}: {error}") from None
 
-    def value(self, record, payload):
+    def value(self, record, payload, remote_id=None):
         if self.script:
-            context = script_context(record.env, record, payload)
+            context = script_context(record.env, record, payload, remote_id)
             return script_result(self.script.run(context), self.where)
         if self.chain:
             return self._read(record)

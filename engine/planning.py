@@ -14,6 +14,7 @@ from odoo.tools import split_every
 from odoo.tools.translate import LazyTranslate
 
 from .payload import script_result
+from .remote import RemoteIds
 from .request import RequestError, check, url_values
 from .sandbox import CompiledScript, ScriptError, eval_domain, script_context
 
@@ -113,12 +114,22 @@ class Planner:
         if not self.profile.active:
             return {}
         payloads = {}
-        for record in self.in_domain(records.exists()):
+        selected = self.in_domain(records.exists())
+        remote_ids = self._remote_ids(selected.ids)
+        for record in selected:
             try:
-                payloads[record.id] = self.mapping.build(record)
+                payloads[record.id] = self.mapping.build(record, remote_ids.get(record.id))
             except ScriptError:
                 continue
         return payloads
+
+    def _remote_ids(self, record_ids):
+        """{record id: remote id} for scripts (``remote_id``), one query per page, only for the configs
+        that use remote ids."""
+        if not self.profile.remote.active:
+            return {}
+        links = RemoteIds(self.profile, self.config.env).links(record_ids)
+        return {record_id: remote_id for record_id, (remote_id, _digest) in links.items()}
 
     def _plan_records(self, records, mapping, script):
         # Records are read a batch at a time (whole pages, about PREFETCH_MAX records) and
@@ -129,16 +140,17 @@ class Planner:
             for page_ids in split_every(page_size, batch_ids):
                 # A page prefetches only itself: read the whole batch at the first access instead.
                 page = batch.browse(page_ids).with_prefetch(batch._prefetch_ids)
+                remote_ids = self._remote_ids(list(page_ids))
                 entries = []
                 for record in page:
                     try:
-                        entries.append((record.id, mapping.build(record)))
+                        entries.append((record.id, mapping.build(record, remote_ids.get(record.id))))
                     except ScriptError as error:
                         yield Planned([record.id], error=str(error))
-                yield from self._plan_page(entries, records, script)
+                yield from self._plan_page(entries, records, script, remote_ids)
             batch.invalidate_recordset()
 
-    def _plan_page(self, entries, records, script):
+    def _plan_page(self, entries, records, script, remote_ids=None):
         if not entries:
             return []
         record_ids = [record_id for record_id, _payload in entries]
@@ -147,7 +159,8 @@ class Planner:
             body = payloads if self.profile.paginated else payloads[0]
             if script:
                 page = records.browse(record_ids)
-                value = script.run(script_context(page.env, page, body))
+                remote_id = (remote_ids or {}).get(record_ids[0]) if len(record_ids) == 1 else None
+                value = script.run(script_context(page.env, page, body, remote_id))
                 body = body if value is None else script_result(value, script.where)
             values = url_values(self.profile.url, payloads[0])
             check(self.profile, body, values)

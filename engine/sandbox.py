@@ -136,8 +136,9 @@ def eval_domain(env, domain_text, where):
     return list(domain)
 
 
-def script_context(env, records, request_data):
-    """Names available to mapping-line and payload scripts (docs/reference.md, "Scripts")."""
+def script_context(env, records, request_data, remote_id=None):
+    """Names available to mapping-line and payload scripts (docs/reference.md, "Scripts"); ``remote_id``:
+    the record's remote id in the config's scope (``engine/remote.py``), None for a page or none yet."""
     return {
         **time_values(),
         'env': env,
@@ -145,6 +146,7 @@ def script_context(env, records, request_data):
         'records': records,
         'record': records if records is not None and len(records) == 1 else None,
         'request_data': request_data,
+        'remote_id': remote_id,
         'json': odoo_safe_eval.json,
         're': _re_module,
         'b64encode': base64.b64encode,

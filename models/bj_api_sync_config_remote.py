@@ -1,5 +1,6 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
+from odoo.fields import Command
 
 from ..engine.remote import scope_of
 
@@ -70,3 +71,36 @@ class BjApiSyncConfig(models.Model):
                         config=config._label(), fallback=fallback.name))
                 seen |= fallback
                 fallback = fallback.fallback_config_id
+
+    def action_create_sync_companions(self):
+        """From a POST configuration: its update (PUT, or PATCH with ``update_method`` in the context)
+        and DELETE companions, in the same scope with the same mapping, and the automation rules that
+        wire them: creation and update go to the update configuration, which falls back to this one;
+        deletion goes to the DELETE configuration."""
+        self.ensure_one()
+        if self.http_method_ids.name != 'POST' or not self.remote_id_path:
+            raise UserError(_('%(config)s: companions are made from a POST configuration with a Remote ID Path '
+                              '(where the created object\'s id is in the answer).', config=self._label()))
+        self.remote_id_scope = self._remote_scope()
+        item_url = f"{(self.url or '').rstrip('/')}/{{remote_id}}"
+        update_method = self.env.context.get('update_method', 'PUT')
+        update = self.copy({
+            'name': _('%(name)s (update)', name=self.name), 'url': item_url, 'fallback_config_id': self.id,
+            'skip_unchanged': True, 'http_method_ids': [Command.set(self._http_method(update_method).ids)]})
+        delete = self.copy({
+            'name': _('%(name)s (delete)', name=self.name), 'url': item_url, 'remote_id_path': False,
+            'fallback_config_id': False,
+            'response_line_ids': [Command.clear()], 'http_method_ids': [Command.set(self._http_method('DELETE').ids)]})
+        Wizard = self.env['bj.api.sync.trigger.wizard']
+        for config, trigger in ((update, 'on_create_or_write'), (delete, 'on_unlink')):
+            Wizard.create({'config_id': config.id, 'kind': 'automation', 'trigger': trigger}).action_create()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': _('Remote IDs: %(scope)s', scope=self.remote_id_scope),
+            'res_model': self._name,
+            'view_mode': 'list,form',
+            'domain': [('id', 'in', (self | update | delete).ids)],
+        }
+
+    def _http_method(self, name):
+        return self.env['bj.http.method'].search([('name', '=', name)], limit=1)

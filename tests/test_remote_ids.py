@@ -3,7 +3,7 @@ POST answers 201 with a new id; PUT, PATCH and DELETE of an unknown id answer 40
 import json
 import re
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from .common import BjApiCase, FakeApi, Reply
@@ -244,3 +244,55 @@ class TestRemoteIds(RemoteCase):
         with self.assertRaisesRegex(ValidationError, 'a loop'), self.env.cr.savepoint():
             self.create_config.fallback_config_id = self.update_config
             self.env.flush_all()
+
+    def preview(self, config, partner):
+        return self.env['bj.api.sync.preview.wizard'].create({'config_id': config.id, 'res_id': partner.id})
+
+    def test_preview_shows_the_remote_id_or_why_it_falls_back_or_skips(self):
+        partner = self.env['res.partner'].create({'name': 'Sync Preview'})
+        wizard = self.preview(self.update_config, partner)
+        self.assertIn('fallback configuration "CRM create"', wizard.preview_notice)
+        self.assertEqual((wizard.preview_method, wizard.preview_url), ('POST', self.api.url('/contacts')))
+        self.create_config._make_outbound_http_request(partner)
+        wizard = self.preview(self.update_config, partner)
+        self.assertIn('Remote id in scope crm.contacts: 1.', wizard.preview_notice)
+        self.assertEqual((wizard.preview_method, wizard.preview_url), ('PUT', self.api.url('/contacts/1')))
+        other = self.env['res.partner'].create({'name': 'Sync Preview Unknown'})
+        self.update_config.fallback_config_id = False
+        wizard = self.preview(self.update_config, other)
+        self.assertIn('no remote id in scope crm.contacts', wizard.preview_notice)
+        self.assertFalse(wizard.preview_url)
+
+    def test_scripts_see_the_remote_id(self):
+        self.update_config.line_ids = [(0, 0, {'api_key': 'crm_id', 'value_type': 'python',
+                                               'python_code': "remote_id or 'none yet'"})]
+        partner = self.env['res.partner'].create({'name': 'Sync Script'})
+        self.create_config._make_outbound_http_request(partner)
+        self.update_config._make_outbound_http_request(partner)
+        self.assertEqual(self.api.received[-1].json['crm_id'], '1')
+
+    def test_one_click_creates_the_companions_and_their_rules(self):
+        post = self.create_config.copy({'name': 'CRM one click', 'remote_id_scope': False})
+        action = post.action_create_sync_companions()
+        configs = self.env['bj.api.sync.config'].search(action['domain'])
+        update = configs.filtered(lambda config: config.http_method_ids.name == 'PUT')
+        delete = configs.filtered(lambda config: config.http_method_ids.name == 'DELETE')
+        self.assertEqual(len(configs), 3)
+        self.assertEqual(update.url, self.api.url('/contacts/{remote_id}'))
+        self.assertEqual((update.fallback_config_id, update.skip_unchanged), (post, True))
+        self.assertEqual(set(configs.mapped('remote_id_scope')), {post._remote_scope()})
+        self.assertEqual(update.line_ids.mapped('api_key'), post.line_ids.mapped('api_key'))
+        self.assertEqual(update.automation_ids.trigger, 'on_create_or_write')
+        self.assertEqual(delete.automation_ids.trigger, 'on_unlink')
+
+        partner = self.env['res.partner'].create({'name': 'Sync One Click', 'email': 'one@example.com'})
+        self.commit()
+        partner.email = 'two@example.com'
+        self.commit()
+        partner.unlink()
+        self.commit()
+        self.assertEqual(self.requests(), [('POST', '/contacts'), ('PUT', '/contacts/1'), ('DELETE', '/contacts/1')])
+
+    def test_one_click_needs_a_post_with_a_remote_id_path(self):
+        with self.assertRaisesRegex(UserError, 'companions are made from a POST configuration'):
+            self.update_config.action_create_sync_companions()

@@ -3,12 +3,15 @@
 Everything is built by the engine's front door (``Outbound``: planned, then
 finished as it would be sent, secrets masked); this wizard only shows it.
 """
+import dataclasses
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..engine import arguments
 from ..engine.logbook import headers_text
 from ..engine.outbound import Outbound
+from ..engine.remote import REMOTE_ID
 from ..engine.request import RequestError
 from ..models.bj_api_log import pretty_json
 
@@ -78,19 +81,24 @@ class BjApiSyncPreviewWizard(models.TransientModel):
             values['preview_error'] = str(error)
             return values
         config, outcomes = outbound.planner.config, outbound.outcomes
-        redact = outcomes.redactor
         notices, errors = [], []
         for item in planned:
+            sender = outbound
+            if not item.skipped and not item.error:
+                item, sender, notice = self._remote_id(outbound, item, records)
+                if notice:
+                    notices.append(notice)
             if item.skipped:
                 notices.append(outcomes.text(item.skipped))
                 continue
             try:
-                request = outbound.finish(item, SAMPLE_KEY) if not item.error else None
+                request = sender.finish(item, SAMPLE_KEY) if not item.error else None
             except RequestError as error:
                 item.error = error.args[0]
             if item.error:
                 errors.append(outcomes.text(item.error))
                 continue
+            redact = sender.outcomes.redactor
             values.update(
                 preview_method=request.method,
                 preview_url=redact.url(request.url),
@@ -109,6 +117,24 @@ class BjApiSyncPreviewWizard(models.TransientModel):
         values['preview_error'] = '\n'.join(errors) or False
         values['preview_notice'] = '\n'.join(notices) or False
         return values
+
+    def _remote_id(self, outbound, item, records):
+        """What remote ids change for ``item``, as when it is sent: (the item, the front door it goes
+        through, a notice saying which remote id it uses or why it falls back)."""
+        remote = outbound.profile.remote
+        resolved, skipped, fallback = outbound.remote.resolve(item)
+        if skipped:
+            return dataclasses.replace(resolved, skipped=skipped), outbound, None
+        if fallback:
+            sender = outbound.fallback()
+            planned = list(sender.plan(records))
+            notice = _('No remote id in scope %(scope)s yet: the record goes through the fallback '
+                       'configuration "%(fallback)s".', scope=remote.scope, fallback=sender.profile.name)
+            return (planned[0] if planned else resolved), sender, notice
+        if remote.needs_remote_id:
+            return resolved, outbound, _("Remote id in scope %(scope)s: %(remote_id)s.", scope=remote.scope,
+                                         remote_id=resolved.url_values[REMOTE_ID])
+        return resolved, outbound, None
 
     def _outbound_and_records(self):
         """The front door of the configuration (checked for sending) and the sample as records."""
