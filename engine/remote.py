@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 
+from odoo.tools import SQL
 from odoo.tools.translate import LazyTranslate
 
 _lt = LazyTranslate(__name__)
@@ -127,6 +128,7 @@ class RemoteIds:
                 notes.append(_lt("the response is not JSON: no remote id or value was read from it"))
         answers = self._per_record(item, answer, notes) if answer is not None else {}
         bodies = item.body if isinstance(item.body, list) else [item.body]
+        kept = []
         for record_id, body in zip(item.record_ids, bodies):
             remote_id = None
             record_answer = answers.get(record_id)
@@ -134,9 +136,10 @@ class RemoteIds:
                 remote_id = _at_path(record_answer, settings.id_path)
                 if remote_id is None:
                     notes.append(_lt("no remote id at '%(path)s' in the response", path=settings.id_path))
-            self._keep(record_id, remote_id, payload_hash(body))
+            kept.append((record_id, None if remote_id is None else str(remote_id), payload_hash(body)))
             if record_answer is not None and settings.response_lines:
                 notes += self._write_back(record_id, record_answer)
+        self._keep(kept)
         return notes
 
     def _per_record(self, item, answer, notes):
@@ -150,20 +153,23 @@ class RemoteIds:
                          "no remote id or value was stored", count=len(item.record_ids)))
         return {}
 
-    def _keep(self, record_id, remote_id, digest):
-        self.env.cr.execute("""
+    def _keep(self, kept):
+        """Store the (record id, remote id or None, payload hash) of a request's records: one statement."""
+        now, uid = self.env.cr.now(), self.env.uid
+        rows = SQL(", ").join(
+            SQL("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", self.settings.scope, self.profile.model, record_id,
+                remote_id, digest, self.profile.config_id, now, now, now, uid, uid)
+            for record_id, remote_id, digest in kept)
+        self.env.cr.execute(SQL("""
             INSERT INTO bj_api_sync_link (scope, res_model, res_id, remote_id, payload_hash, config_id,
                                           last_sync_date, create_date, write_date, create_uid, write_uid)
-            VALUES (%(scope)s, %(model)s, %(res_id)s, %(remote_id)s, %(hash)s, %(config_id)s,
-                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC', %(uid)s, %(uid)s)
+            VALUES %s
             ON CONFLICT (scope, res_model, res_id) DO UPDATE
                SET remote_id = COALESCE(EXCLUDED.remote_id, bj_api_sync_link.remote_id),
                    payload_hash = EXCLUDED.payload_hash, config_id = EXCLUDED.config_id,
                    last_sync_date = EXCLUDED.last_sync_date, write_date = EXCLUDED.write_date,
                    write_uid = EXCLUDED.write_uid
-        """, {'scope': self.settings.scope, 'model': self.profile.model, 'res_id': record_id,
-              'remote_id': None if remote_id is None else str(remote_id), 'hash': digest,
-              'config_id': self.profile.config_id, 'uid': self.env.uid})
+        """, rows))
         self.env['bj.api.sync.link'].invalidate_model()
 
     def _drop(self, record_ids):

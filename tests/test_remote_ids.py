@@ -2,6 +2,7 @@
 POST answers 201 with a new id; PUT, PATCH and DELETE of an unknown id answer 404."""
 import json
 import re
+from unittest.mock import patch
 
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
@@ -296,3 +297,26 @@ class TestRemoteIds(RemoteCase):
     def test_one_click_needs_a_post_with_a_remote_id_path(self):
         with self.assertRaisesRegex(UserError, 'companions are made from a POST configuration'):
             self.update_config.action_create_sync_companions()
+
+    def test_link_statements_per_page_stay_constant(self):
+        self.create_config.write({'is_paginated': True, 'page_size': 3, 'line_ids': [(0, 0, {
+            'api_key': 'known_as', 'value_type': 'python', 'python_code': 'remote_id'})]})
+        cursor_class = type(self.env.cr)
+        original = cursor_class.execute
+
+        def link_statements(count):
+            partners = self.env['res.partner'].create([{'name': f'Sync Batch {count} {n}'} for n in range(count)])
+            seen = []
+
+            def counting(cr, query, params=None, log_exceptions=True):
+                if 'bj_api_sync_link' in str(query):
+                    seen.append(query)
+                return original(cr, query, params, log_exceptions)
+
+            with patch.object(cursor_class, 'execute', counting):
+                self.create_config._make_outbound_http_request(partners)
+            return len(seen)
+
+        # Per page: one lookup (remote_id for the script), one upsert of the page's links.
+        self.assertEqual(link_statements(6), 2 * 2)
+        self.assertEqual(link_statements(12), 4 * 2)
