@@ -159,9 +159,10 @@ def enqueue(outbound, planned):
         result['job_ids'] = jobs.ids
         if len(jobs) >= STALE_STATISTICS_ROWS:
             # A batch this large would leave the claims' plans to statistics that do not know it
-            # (see _refresh_statistics); the analysis sees these rows and commits with them.
+            # (see _refresh_statistics); the analysis sees these rows and commits with them. Its lock
+            # lasts as long as this transaction: skipped, never waited for, when another one holds it.
             env.flush_all()
-            env.cr.execute("ANALYZE bj_api_sync_job")
+            env.cr.execute("ANALYZE (SKIP_LOCKED) bj_api_sync_job")
         wake_dispatcher(env)
     return result
 
@@ -371,7 +372,7 @@ def _refresh_statistics(registry):
         cr.execute("SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables WHERE relname = 'bj_api_sync_job'")
         row = cr.fetchone()
         if row and row[0] >= STALE_STATISTICS_ROWS:
-            cr.execute("ANALYZE bj_api_sync_job")
+            cr.execute("ANALYZE (SKIP_LOCKED) bj_api_sync_job")
 
 
 def _concurrency(registry):
