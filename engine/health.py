@@ -11,8 +11,9 @@ processes and servers must agree on:
 
 Dispatchers change the row only under its lock (``SELECT … FOR UPDATE`` in a
 read-committed transaction), in claim order of config id, so they never wait on
-each other for long nor deadlock. The decisions themselves are the plain
-functions below; ``engine/outbox.py`` calls them.
+each other for long nor deadlock. A *quiet* row (no limit, breaker closed, no
+failure) is only read: a success would change nothing in it. The decisions
+themselves are the plain functions below; ``engine/outbox.py`` calls them.
 """
 import dataclasses
 import datetime

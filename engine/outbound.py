@@ -142,7 +142,7 @@ class Outbound:
         """The front door of the fallback config: records without a remote id go through it."""
         if self._fallback is None:
             config = self.config.browse(self.profile.remote.fallback_config_id)
-            self._fallback = Outbound(config, log_later=self.outcomes.book.later is not None)
+            self._fallback = Outbound(config)
         return self._fallback
 
     def records(self, item):

@@ -266,9 +266,7 @@ class _Turn:
             settled = self._conclude(outbounds, finished)
             outbounds.flush()
             now = cr.now()
-            for flight, verdict in settled:
-                _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
-                        outbounds[flight.config_id].profile.schedule.max_attempts, now)
+            _record_all(env, outbounds, settled, now)
             env.flush_all()
             free = self.concurrency - in_flight - len(again)
             due = []
@@ -284,9 +282,7 @@ class _Turn:
             claimed = self._claim(cr, healths, [row for row in due if row[0] not in pauses], free, now, freed)
             ready, refused = _prepare(env, outbounds, again + claimed)
             outbounds.flush()
-            for flight, verdict in refused:
-                _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
-                        outbounds[flight.config_id].profile.schedule.max_attempts, now)
+            _record_all(env, outbounds, refused, now)
             late = {flight.sender for flight, _verdict in refused} - locked
             late_healths = health.lock(cr, late, _STATES, wait=False)
             healths.update(late_healths)
@@ -491,6 +487,13 @@ def _learn(healths, locked, settled, now):
         if state.learn(signal, now, flight.job_id, hold) and flight.sender not in pauses:
             pauses[flight.sender] = (signal == health.GONE, verdict.error)
     return pauses
+
+
+def _record_all(env, outbounds, settled, now):
+    """Record the state of each (flight, verdict) job, under its own config's retry schedule."""
+    for flight, verdict in settled:
+        _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
+                outbounds[flight.config_id].profile.schedule.max_attempts, now)
 
 
 def _record(job, verdict, max_attempts, now):

@@ -44,7 +44,7 @@ class BjApiSyncConfig(models.Model):
 
     @api.depends('queue_paused')
     def _compute_health(self):
-        healths = self.env['bj.api.sync.health'].sudo().search([('config_id', 'in', self.ids)])
+        healths = self._health_rows()
         by_config = {health.config_id.id: health for health in healths}
         for config in self:
             health = by_config.get(config.id, self.env['bj.api.sync.health'])
@@ -54,6 +54,10 @@ class BjApiSyncConfig(models.Model):
             config.next_probe_at = health.next_probe_at if health.state == OPEN else False
             config.held_until = health.held_until if health.held_until and health.held_until > fields.Datetime.now() \
                 else False
+
+    def _health_rows(self):
+        """The health rows of these configs (a config has one once a dispatcher needed it)."""
+        return self.env['bj.api.sync.health'].sudo().search([('config_id', 'in', self.ids)])
 
     @api.constrains('rate_limit', 'max_concurrency', 'failure_threshold', 'auto_pause_hours')
     def _check_flow_control(self):
@@ -67,12 +71,12 @@ class BjApiSyncConfig(models.Model):
         result = super().write(values)
         if values.get('queue_paused') is False:
             # Resumed by hand: the endpoint gets a fresh start, not the failures that paused it.
-            self.env['bj.api.sync.health'].sudo().search([('config_id', 'in', self.ids)]).reset()
+            self._health_rows().reset()
         return result
 
     def action_reset_health(self):
         """Close the breaker and forget the failures: deliveries go out again now."""
-        self.env['bj.api.sync.health'].sudo().search([('config_id', 'in', self.ids)]).reset()
+        self._health_rows().reset()
         outbox.wake_dispatcher(self.env)
         return True
 
