@@ -1,4 +1,5 @@
-"""The benchmarks' data: partners, API configurations, automation rules, Odoo's webhook action.
+"""The benchmarks' data: partners, API configurations, automation rules, Odoo's webhook action,
+the inbound endpoint and its user.
 
 Everything is created in the bench database, named "Bench …", and found again on a
 rerun with ``bench/run --keep-db`` (the partners take a while to create).
@@ -25,6 +26,19 @@ LINES = [
 COUNTRY_LINES = [{'api_key': 'code', 'field_path': 'code'}, {'api_key': 'name', 'field_path': 'name'}]
 # What Odoo's own webhook sends of the same records (it adds _id, _model and _action).
 WEBHOOK_FIELDS = ['name', 'email', 'write_date', 'parent_id', 'country_id', 'category_id']
+
+# The inbound benchmark's endpoint: plain lines only, so that a GET reads what JSON-RPC's read does.
+INBOUND_ENDPOINT = 'partners'
+INBOUND_LOGIN = 'bench_inbound'
+INBOUND_PASSWORD = 'bench-INBOUND-pa55word'
+INBOUND_LINES = [
+    {'api_key': 'ref', 'field_path': 'ref', 'is_identifier': True},
+    {'api_key': 'name', 'field_path': 'name'},
+    {'api_key': 'email', 'field_path': 'email'},
+    {'api_key': 'phone', 'field_path': 'phone'},
+    {'api_key': 'city', 'field_path': 'city'},
+]
+INBOUND_READ_REF = 'bench-inbound:read'   # res.partner.ref of the person both sides read
 
 
 def partners(env, count, progress=None):
@@ -93,6 +107,39 @@ def config(env, name, url, page_size=None, queued=False):
         'max_retries': 0,
         'line_ids': [Command.create(line) for line in lines],
     })
+
+
+def inbound_endpoint(env):
+    """The inbound ``partners`` endpoint (Basic auth, GET and POST, INBOUND_LINES) run as the internal
+    user INBOUND_LOGIN (contact rights, password INBOUND_PASSWORD), and the person it serves; created
+    if missing."""
+    Users = env['res.users'].with_context(active_test=False)
+    user = Users.search([('login', '=', INBOUND_LOGIN)]) or Users.create({
+        'name': 'Bench Inbound',
+        'login': INBOUND_LOGIN,
+        'password': INBOUND_PASSWORD,
+        'groups_id': [Command.set([env.ref('base.group_user').id, env.ref('base.group_partner_manager').id])],
+    })
+    Config = env['bj.api.sync.config']
+    config = Config.search([('name', '=', 'Bench Inbound partners')], limit=1) or Config.create({
+        'name': 'Bench Inbound partners',
+        'request_type': 'in',
+        'endpoint': INBOUND_ENDPOINT,
+        'model_id': env['ir.model']._get('res.partner').id,
+        'http_method_ids': [Command.set([env.ref('bj_api_sync.http_method_get').id,
+                                         env.ref('bj_api_sync.http_method_post').id])],
+        'inbound_user_id': user.id,
+        'auth_type': 'basic',
+        'auth_login': INBOUND_LOGIN,
+        'auth_password': INBOUND_PASSWORD,
+        'line_ids': [Command.create(line) for line in INBOUND_LINES],
+    })
+    Partner = env['res.partner']
+    person = Partner.search([('ref', '=', INBOUND_READ_REF)], limit=1) or Partner.create({
+        'name': 'Bench Inbound Person', 'ref': INBOUND_READ_REF, 'email': 'inbound@example.com',
+        'phone': '+32 2 555 01 00', 'city': 'Brussels',
+    })
+    return config, person
 
 
 def automation(env, config, queued, trigger='on_create'):

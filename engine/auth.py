@@ -1,12 +1,16 @@
 """Authentication: one ``requests`` auth object per type, applied when a request is finished.
 
 Each type says which of its values are secret (for masking) and may ask for one
-more attempt with fresh credentials after a 401. Adding a type means adding a
+more attempt with fresh credentials after a 401. The same classes check the
+credentials of requests made to an inbound endpoint (``verify()``) and name the
+scheme a refused client must use (``challenge()``). Adding a type means adding a
 class here and its key in ``AUTH_TYPES``.
 """
 import base64
+import binascii
 import datetime
 import hashlib
+import hmac
 from urllib.parse import quote_plus
 
 import requests
@@ -50,6 +54,14 @@ class Auth(AuthBase):
         """Called after a 401: True when fresh credentials deserve one more attempt."""
         return False
 
+    def verify(self, headers, query):
+        """Inbound: do the request's ``headers`` and ``query`` parameters carry these credentials?"""
+        return True
+
+    def challenge(self, realm):
+        """Inbound: the ``WWW-Authenticate`` value of a 401."""
+        return f'Basic realm="{realm}"'
+
 
 class BasicAuth(Auth):
     """``Authorization: Basic base64(login:password)``; wins over credentials in the URL."""
@@ -69,6 +81,18 @@ class BasicAuth(Auth):
         encoded = base64.b64encode(f"{self.login}:{self.password}".encode('latin1', 'replace')).decode()
         return [self.password, encoded]
 
+    def verify(self, headers, query):
+        credentials = _credentials(headers, 'Basic')
+        try:
+            login, _sep, password = base64.b64decode(credentials or '', validate=True).decode().partition(':')
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        # Both compared whatever the first gives, so the time taken tells nothing.
+        return bool(self.password) & _same(login, self.login) & _same(password, self.password)
+
+    def challenge(self, realm):
+        return f'Basic realm="{realm}", charset="UTF-8"'
+
 
 class BearerAuth(Auth):
     """``Authorization: Bearer <token>``."""
@@ -86,6 +110,12 @@ class BearerAuth(Auth):
 
     def secrets(self):
         return [self.token]
+
+    def verify(self, headers, query):
+        return bool(self.token) and _same(_credentials(headers, 'Bearer') or '', self.token)
+
+    def challenge(self, realm):
+        return f'Bearer realm="{realm}"'
 
 
 class ApiKeyAuth(Auth):
@@ -110,6 +140,14 @@ class ApiKeyAuth(Auth):
     def secrets(self):
         # As written, and as it appears percent-encoded in a URL.
         return [self.value, quote_plus(self.value)]
+
+    def verify(self, headers, query):
+        given = query.get(self.name) if self.location == 'query' else headers.get(self.name)
+        return bool(self.value) and _same(given or '', self.value)
+
+    def challenge(self, realm):
+        where = 'query' if self.location == 'query' else 'header'
+        return f'ApiKey realm="{realm}", {where}="{self.name}"'
 
 
 class OAuth2Auth(Auth):
@@ -154,6 +192,12 @@ class OAuth2Auth(Auth):
     def secrets(self):
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode('latin1', 'replace')).decode()
         return [self.client_secret, quote_plus(self.client_secret), basic, self.token]
+
+    def verify(self, headers, query):
+        return False  # an inbound endpoint cannot issue tokens (refused on the config)
+
+    def challenge(self, realm):
+        return f'Bearer realm="{realm}"'
 
     def refresh(self):
         """After a 401: a new token, unless another worker already renewed the one refused."""
@@ -220,6 +264,17 @@ class OAuth2Auth(Auth):
             raise AuthError(_lt("The OAuth2 token endpoint %(url)s gave no access_token: %(answer)s",
                                 url=self.token_url, answer=answer)) from None
         return access_token, datetime.datetime.utcnow() + datetime.timedelta(seconds=lifetime)
+
+
+def _credentials(headers, scheme):
+    """What follows ``scheme`` in the Authorization header, or None."""
+    given, _sep, credentials = (headers.get('Authorization') or '').partition(' ')
+    return credentials.strip() if given.lower() == scheme.lower() else None
+
+
+def _same(given, expected):
+    """Constant-time comparison, so a near miss takes as long as a wild guess."""
+    return hmac.compare_digest(given.encode(), (expected or '').encode())
 
 
 AUTH_TYPES = {

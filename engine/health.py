@@ -208,3 +208,39 @@ def _select(cr, query, config_ids, states):
 
 def save(cr, health):
     cr.execute(SAVE, dataclasses.asdict(health))
+
+
+# Inbound endpoints: the generic cell rate algorithm, on the config's health row. ``next_slot_at`` is
+# the theoretical arrival time of the next request; a burst of one second's worth is let through.
+ADMIT = """
+INSERT INTO bj_api_sync_health AS health (config_id, state, consecutive_failures, cooldown, next_slot_at,
+                                          create_date, write_date)
+SELECT %(config_id)s, %(state)s, 0, 0, moment + %(interval)s, moment, moment
+  FROM (SELECT clock_timestamp() AT TIME ZONE 'UTC' AS moment) AS clock
+    ON CONFLICT (config_id) DO UPDATE
+   SET next_slot_at = GREATEST(health.next_slot_at, EXCLUDED.write_date) + %(interval)s,
+       write_date = EXCLUDED.write_date
+ WHERE health.next_slot_at IS NULL OR health.next_slot_at <= EXCLUDED.write_date + %(tolerance)s
+RETURNING health.id
+"""
+
+WAIT = """
+SELECT EXTRACT(EPOCH FROM next_slot_at - (clock_timestamp() AT TIME ZONE 'UTC')) - %(tolerance)s
+  FROM bj_api_sync_health WHERE config_id = %(config_id)s
+"""
+
+
+def admit_inbound(cr, config_id, rate):
+    """Take a slot of an inbound endpoint's ``rate`` (requests per second): None when the request may
+    be served, else the whole seconds (at least 1) to wait before trying again. ``cr``: a short
+    transaction of its own, committed at once, so requests do not queue behind each other's."""
+    interval = 1.0 / rate
+    burst = max(1, math.floor(rate))
+    params = {'config_id': config_id, 'state': CLOSED, 'interval': datetime.timedelta(seconds=interval),
+              'tolerance': datetime.timedelta(seconds=(burst - 1) * interval)}
+    cr.execute(ADMIT, params)
+    if cr.fetchone():
+        return None
+    cr.execute(WAIT, {'config_id': config_id, 'tolerance': (burst - 1) * interval})
+    (wait,) = cr.fetchone()
+    return max(1, math.ceil(wait))

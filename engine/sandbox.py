@@ -136,9 +136,11 @@ def eval_domain(env, domain_text, where):
     return list(domain)
 
 
-def script_context(env, records, request_data, remote_id=None):
+def script_context(env, records, request_data, remote_id=None, value=None, direction='out'):
     """Names available to mapping-line and payload scripts (docs/reference.md, "Scripts"); ``remote_id``:
-    the record's remote id in the config's scope (``engine/remote.py``), None for a page or none yet."""
+    the record's remote id in the config's scope (``engine/remote.py``), None for a page or none yet.
+    ``direction`` is 'in' when a line reads a request sent to an inbound endpoint, ``value`` then being
+    its key's input (``engine/reverse.py``)."""
     return {
         **time_values(),
         'env': env,
@@ -147,6 +149,8 @@ def script_context(env, records, request_data, remote_id=None):
         'record': records if records is not None and len(records) == 1 else None,
         'request_data': request_data,
         'remote_id': remote_id,
+        'value': value,
+        'direction': direction,
         'json': odoo_safe_eval.json,
         're': _re_module,
         'b64encode': base64.b64encode,

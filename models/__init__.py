@@ -7,6 +7,8 @@ from . import bj_api_sync_config_entry_points
 from . import bj_api_sync_config_health
 from . import bj_api_sync_health
 from . import bj_api_sync_config_remote
+from . import bj_api_sync_config_inbound
+from . import bj_api_sync_idempotency
 from . import bj_api_sync_link
 from . import bj_api_sync_response_line
 from . import bj_api_sync_config_line

@@ -13,6 +13,10 @@ class BjApiLog(models.Model):
     _order = 'id desc'
 
     name = fields.Char(required=True)
+    direction = fields.Selection(
+        [('out', 'Outbound'), ('in', 'Inbound')], default='out', required=True, index=True,
+        help="Outbound: a request Odoo sent. Inbound: a request an external system sent to an endpoint of Odoo.")
+    client_address = fields.Char(help="Inbound: the address of the client that called the endpoint.")
     config_id = fields.Many2one('bj.api.sync.config', string='API Configuration', ondelete='cascade', index=True)
     status = fields.Selection([
         ('success', 'Success'),

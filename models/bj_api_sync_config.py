@@ -30,7 +30,8 @@ class BjApiSyncConfig(models.Model):
         default=True, tracking=True, help="Archived configurations never send: calls only log a skipped row.")
     request_type = fields.Selection(
         [('in', 'In'), ('out', 'Out')], default='out', required=True,
-        help="Out: Odoo sends records to the external API.", tracking=True)
+        help="Out: Odoo sends records to the external API. In: an endpoint of Odoo that external systems call, "
+             "/bj_api_sync/v1/<endpoint>, to read and write these records through the mapping.", tracking=True)
     model_id = fields.Many2one(
         'ir.model', string='Model', required=True, ondelete='cascade',
         domain=[('transient', '=', False)], help="The Odoo model whose records are sent.", tracking=True)

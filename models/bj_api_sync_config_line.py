@@ -37,7 +37,7 @@ class BjApiSyncConfigLine(models.Model):
         help="Relational lines: the configuration whose mapping lines turn each related record into an object.")
     python_code = fields.Text(
         help="An expression, or statements that set result. Available: env, model, records, record, "
-             "request_data, datetime, timedelta, relativedelta, time, dateutil, json, re, b64encode, "
+             "request_data, value and direction (inbound), datetime, timedelta, relativedelta, time, dateutil, json, re, b64encode, "
              "b64decode, UserError, Command, log.")
     constant_value = fields.Char(help="A JSON literal (42, true, {\"a\": 1}) or plain text.")
     value_text = fields.Text(
@@ -45,8 +45,10 @@ class BjApiSyncConfigLine(models.Model):
         help="Python lines: an expression, or statements that set result. Constant lines: a JSON literal or text.")
     is_identifier = fields.Boolean(
         string='Identifier',
-        help="Marks the key that identifies the record in the external system; at most one line per "
-             "configuration. Outbound requests do not use it yet: inbound endpoints will look records up by it.")
+        help="Marks the key that identifies the record; at most one line per configuration. An inbound endpoint "
+             "finds the record of /<endpoint>/<id> by it, and relational lines whose sub-mapping this is find "
+             "related records by it (a country by its code).")
+    request_type = fields.Selection(related='config_id.request_type')
 
     @api.depends('field_id')
     def _compute_field_path(self):

@@ -130,12 +130,13 @@ class TestConfig(BjApiCase):
         config.write({'url': 'http://api.example.com:8080/v1/partners?x=1'})
         self.assertEqual(config.url, 'http://api.example.com:8080/v1/partners?x=1')
 
-    def test_in_config_needs_no_url_nor_method(self):
+    def test_in_config_needs_no_url_and_may_allow_several_methods(self):
         config = self.env['bj.api.sync.config'].create({
-            'name': 'Inbound endpoint', 'request_type': 'in', 'model_id': self.partner_model.id,
-            'url': False, 'http_method_ids': [(6, 0, [])]})
+            'name': 'Inbound endpoint', 'request_type': 'in', 'model_id': self.partner_model.id, 'url': False,
+            'endpoint': 'partners', 'inbound_user_id': self.env.ref('base.user_admin').id,
+            'http_method_ids': [(6, 0, (self.method_get | self.method_post).ids)]})
         self.assertEqual(config.request_type, 'in')
-        self.assertFalse(config.http_method_ids)
+        self.assertEqual(len(config.http_method_ids), 2)
         # Turning it outbound brings the outbound rules back.
         self.assertRefused(lambda: config.write({'request_type': 'out'}), name='Inbound endpoint')
 

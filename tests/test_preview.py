@@ -151,7 +151,7 @@ class TestPreview(BjApiCase):
 
     def test_configuration_error_is_shown(self):
         config = self.make_preview_config()
-        config.write({'request_type': 'in'})
+        config.write({'request_type': 'in', 'endpoint': 'preview', 'inbound_user_id': self.env.ref('base.user_admin').id})
         wizard = self.preview(config, self.partner)
         self.assertIn('is not an outbound (Out) configuration', wizard.preview_error)
 

@@ -151,7 +151,8 @@ class TestEntryPoint(BjApiCase):
         Config = self.env['bj.api.sync.config']
         partner = self.partners[0]
         in_config = Config.create({
-            'name': 'Inbound', 'request_type': 'in', 'model_id': self.partner_model.id, 'http_method_ids': [(5,)]})
+            'name': 'Inbound', 'request_type': 'in', 'model_id': self.partner_model.id, 'endpoint': 'inbound',
+            'inbound_user_id': self.env.ref('base.user_admin').id, 'http_method_ids': [(6, 0, self.method_get.ids)]})
         unknown_id = Config.search([], order='id desc', limit=1).id + 1000
         cases = [
             # (call, words expected in the message)

@@ -1,0 +1,90 @@
+import re
+
+from odoo import SUPERUSER_ID, _, api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import ormcache
+
+from ..engine import openapi
+from ..engine.inbound import API_PREFIX, MAX_LIMIT
+from ..engine.payload import MappingError
+from ..engine.reverse import ReverseMapping
+
+ENDPOINT_PATTERN = re.compile(r'^[a-z0-9_-]+$')
+INBOUND_METHODS = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE')
+
+
+class BjApiSyncConfig(models.Model):
+    """Inbound endpoints: external systems call ``/bj_api_sync/v1/<endpoint>`` to read, create,
+    update and delete records through the config's mapping (``engine/inbound.py``)."""
+    _inherit = 'bj.api.sync.config'
+
+    endpoint = fields.Char(
+        tracking=True, index=True, copy=False,
+        help="Inbound: the name in the URL, /bj_api_sync/v1/<endpoint>; lowercase letters, digits, - and _.")
+    inbound_user_id = fields.Many2one(
+        'res.users', string='Run As', tracking=True, ondelete='restrict',
+        domain=[('share', '=', False)],
+        help="Inbound: records are read and written as this user; their access rights and record rules "
+             "apply. Give the endpoint a user of its own with just the rights it needs.")
+    inbound_url = fields.Char(string='Endpoint URL', compute='_compute_inbound_url')
+    inbound_examples = fields.Text(
+        string='Examples', compute='_compute_inbound_url',
+        help="A curl command for each allowed method; replace the capitalised placeholders with the credentials.")
+
+    @api.depends('endpoint', 'request_type', 'http_method_ids', 'auth_type', 'api_key_name', 'api_key_location',
+                 'auth_login', 'sign_requests', 'line_ids')
+    def _compute_inbound_url(self):
+        base_url = self.env['ir.config_parameter'].sudo().get_param('web.base.url', '')
+        for config in self:
+            inbound = config.request_type == 'in' and config.endpoint
+            config.inbound_url = f"{base_url}{API_PREFIX}/{config.endpoint}" if inbound else False
+            config.inbound_examples = openapi.curl_examples(config, base_url) if inbound else False
+
+    @ormcache('self.id')
+    def _compiled_reverse_mapping(self):
+        """The mapping read in reverse (``engine/reverse.py``), cached as ``_compiled_mapping`` is."""
+        return ReverseMapping(self.sudo())
+
+    @api.constrains('request_type', 'endpoint', 'active')
+    def _check_endpoint(self):
+        for config in self.filtered(lambda c: c.request_type == 'in'):
+            if not ENDPOINT_PATTERN.match(config.endpoint or ''):
+                raise ValidationError(_(
+                    '%(config)s: the endpoint "%(endpoint)s" may hold only lowercase letters, digits, - and _.',
+                    config=config._label(), endpoint=config.endpoint or ''))
+            if config.active and self.search_count([
+                    ('id', '!=', config.id), ('request_type', '=', 'in'), ('endpoint', '=', config.endpoint)]):
+                raise ValidationError(_('%(config)s: another active inbound configuration has the endpoint "%(endpoint)s".',
+                                        config=config._label(), endpoint=config.endpoint))
+
+    @api.constrains('request_type', 'http_method_ids', 'inbound_user_id', 'auth_type', 'page_size')
+    def _check_inbound(self):
+        for config in self.filtered(lambda c: c.request_type == 'in'):
+            methods = config.http_method_ids.mapped('name')
+            if not methods or set(methods) - set(INBOUND_METHODS):
+                raise ValidationError(_('%(config)s: an inbound configuration allows one or more of %(methods)s.',
+                                        config=config._label(), methods=', '.join(INBOUND_METHODS)))
+            if not config.inbound_user_id or config.inbound_user_id.id == SUPERUSER_ID:
+                raise ValidationError(_(
+                    '%(config)s: choose the user the endpoint runs as (not the superuser, who bypasses '
+                    'access rights and record rules).', config=config._label()))
+            if config.auth_type == 'oauth2':
+                raise ValidationError(_('%(config)s: an inbound endpoint takes no OAuth2; choose None, Basic Auth, '
+                                        'Bearer Token or API Key.', config=config._label()))
+            if config.page_size > MAX_LIMIT:
+                raise ValidationError(_('%(config)s: an endpoint lists at most %(limit)s records per page.',
+                                        config=config._label(), limit=MAX_LIMIT))
+
+    @api.constrains('model_id', 'line_ids', 'request_type')
+    def _check_mapping(self):
+        super()._check_mapping()
+        for config in self.filtered(lambda c: c.request_type == 'in'):
+            try:
+                ReverseMapping(config)
+            except MappingError as error:
+                raise ValidationError(str(error)) from None
+
+    def action_download_openapi(self):
+        """This endpoint's OpenAPI 3.1 document, to hand to whoever calls it."""
+        self.ensure_one()
+        return {'type': 'ir.actions.act_url', 'url': f'/bj_api_sync/openapi/{self.id}', 'target': 'self'}
