@@ -1,7 +1,7 @@
 {
     'name': 'BJ API',
     'summary': 'Push Odoo records to external REST APIs: field mapping, auth, retries, logs',
-    'version': '18.0.1.0.0',
+    'version': '1.1.0',
     'category': 'Technical',
     'license': 'LGPL-3',
     'author': 'BJ API',
@@ -24,6 +24,9 @@
         'demo/bj_api_sync_demo.xml',
     ],
     'assets': {
+        'web.assets_backend': [
+            'bj_api_sync/static/src/fields/*',
+        ],
         # Loaded with the graph and pivot views (lazy), which the patch extends.
         'web.assets_backend_lazy': [
             'bj_api_sync/static/src/views/*.js',

@@ -69,9 +69,8 @@ class running_servers:
     def __enter__(self):
         for number in range(self.count):
             log = tempfile.NamedTemporaryFile(prefix=f'bj-production-{number}-', suffix='.log', delete=False).name
-            # No HTTP: the drill has no web client, and without it Odoo starts no longpolling process
-            # (which cannot start on a machine without gevent's plugins and would restart in a loop,
-            # taking a core). The cron worker, its limits and its watchdog are those of production.
+            # No HTTP: the drill has no web client. The cron worker, its limits and its watchdog are
+            # those of production.
             self.servers.append(odoo_server(self.db, '--workers=2', '--max-cron-threads=1', '--no-http',
                                             log_path=log))
             self.logs.append(log)

@@ -19,6 +19,7 @@ from requests.utils import get_auth_from_url
 
 from odoo.tools.translate import LazyTranslate
 
+from .. import compat
 from . import transport
 from .tls import TlsSettings
 
@@ -218,9 +219,8 @@ class OAuth2Auth(Auth):
     def _cached_or_fetched(self, stale, force=False):
         """The cached token if it is fresh (and not ``stale``), else a new one, stored for everyone."""
         with self.registry.cursor() as cr:
-            if not self.registry.in_test_mode():
-                # A worker waiting on the lock must then see the token the other one stored.
-                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            # A worker waiting on the lock must then see the token the other one stored.
+            compat.read_committed(cr)
             cr.execute("""INSERT INTO bj_api_sync_token (key, token_url, create_uid, write_uid, create_date, write_date)
                           VALUES (%s, %s, 1, 1, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
                           ON CONFLICT (key) DO NOTHING""", [self.key, self.token_url])

@@ -2,7 +2,8 @@
 
 ``serve()`` is the one front door (the controller only translates HTTP). For one request it:
 
-1. finds the active inbound config of the endpoint (404 otherwise);
+1. finds the active inbound config of the endpoint (404 otherwise), read once into an ``Endpoint``
+   that the config caches until it changes;
 2. admits the request, in this order: rate limit (429), body size (413), credentials (401), Standard
    Webhooks signature (401), method (405), content type (415), JSON (400);
 3. does the work as the config's inbound user (access rights and record rules apply) in a savepoint:
@@ -25,8 +26,9 @@ from psycopg2 import errorcodes
 
 from odoo import SUPERUSER_ID, fields
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError
-from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, _as_validation_error
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
+from .. import compat
 from . import auth, health, signing
 from .logbook import LogBook, Redactor, headers_text, truncate
 from .payload import MappingError, to_json_text
@@ -58,6 +60,51 @@ class Incoming:
     read: object          # read(size) -> the body, or None when it is over ``size`` bytes
 
 
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """An inbound config read once: all that serving a request needs of it, secrets included (kept in
+    memory only). ``bj.api.sync.config._inbound_endpoint`` caches it until a configuration changes."""
+    config_id: int
+    name: str
+    label: str
+    model_name: str
+    user_id: int
+    domain: str
+    methods: frozenset
+    auth: object
+    sign_requests: bool
+    signing_secrets: tuple   # (secret, valid until or None)
+    rate_limit: float
+    page_size: int
+    api_key_query: str       # the query parameter carrying the API key, or None
+
+    @classmethod
+    def read(cls, config):
+        signing_secrets = [(config.signing_secret, None)] if config.signing_secret else []
+        if config.signing_secret_previous and config.signing_secret_previous_until:
+            signing_secrets.append((config.signing_secret_previous, config.signing_secret_previous_until))
+        return cls(
+            config_id=config.id,
+            name=config.endpoint,
+            label=config._label(),
+            model_name=config.model_name,
+            user_id=config.inbound_user_id.id,
+            domain=config.domain,
+            methods=frozenset(config.http_method_ids.mapped('name')),
+            auth=auth.from_config(config),
+            sign_requests=config.sign_requests,
+            signing_secrets=tuple(signing_secrets),
+            rate_limit=config.rate_limit,
+            page_size=config.page_size,
+            api_key_query=config.api_key_name if config.auth_type == 'api_key' and
+            config.api_key_location == 'query' else None,
+        )
+
+    def secrets_to_sign(self, now):
+        """The signing secrets valid now: the previous one only until its date."""
+        return [secret for secret, until in self.signing_secrets if until is None or until > now]
+
+
 @dataclasses.dataclass
 class Answer:
     status: int
@@ -80,30 +127,28 @@ def serve(env, endpoint, ident, incoming, last_try=True):
     concurrency failure Odoo retries (unless ``last_try``)."""
     started = time.monotonic()
     env = env(user=SUPERUSER_ID)
-    config = env['bj.api.sync.config'].search(
-        [('request_type', '=', 'in'), ('endpoint', '=', endpoint)], limit=1) if endpoint else None
-    if config:
-        # Answers speak the inbound user's language.
-        env = env(context={**env.context, 'lang': config.inbound_user_id.lang or 'en_US'})
-        config = config.with_env(env)
-    call = _Call(env, config, ident, incoming)
+    served = env['bj.api.sync.config']._inbound_endpoint(endpoint) if endpoint else None
+    if served:
+        # Answers speak the inbound user's language (their context is cached by Odoo).
+        env = env(context={**env.context, **env(user=served.user_id)['res.users'].context_get()})
+    call = _Call(env, served, ident, incoming)
     answer = call.answer(last_try)
     call.log(answer, started)
     return answer
 
 
 class _Call:
-    def __init__(self, env, config, ident, incoming):
+    def __init__(self, env, endpoint, ident, incoming):
         self.env = env
-        self.config = config
+        self.endpoint = endpoint
         self.ident = ident
         self.incoming = incoming
         self.body = b''
-        self.auth = auth.from_config(config) if config else auth.Auth()
+        self.auth = endpoint.auth if endpoint else auth.Auth()
 
     def answer(self, last_try):
         try:
-            if not self.config:
+            if not self.endpoint:
                 raise Refusal(404, self.env._("Unknown endpoint."))
             data = self._admit()
             with self.env.cr.savepoint():
@@ -131,10 +176,10 @@ class _Call:
             return Refusal(503, _("The records are being changed by another request; try again."),
                            headers={'Retry-After': '1'}).answer
         if isinstance(error, psycopg2.IntegrityError):
-            return Refusal(400, _as_validation_error(self.env, error).args[0]).answer
+            return Refusal(400, compat.integrity_message(self.env, error)).answer
         if isinstance(error, (MappingError, ScriptError)):
             return Refusal(500, _("The endpoint's configuration is broken: %(error)s", error=error)).answer
-        _logger.exception("BJ API inbound endpoint %s: %s %s failed", self.config.endpoint,
+        _logger.exception("BJ API inbound endpoint %s: %s %s failed", self.endpoint.name,
                           self.incoming.method, self.incoming.path)
         if isinstance(error, psycopg2.Error):
             reason = errorcodes.lookup(error.pgcode) if error.pgcode else type(error).__name__
@@ -145,31 +190,30 @@ class _Call:
     def _admit(self):
         """The request's JSON body (None without one), once everything but the work itself allows it."""
         _ = self.env._
-        config, incoming = self.config, self.incoming
-        if config.rate_limit > 0:
+        endpoint, incoming = self.endpoint, self.incoming
+        if endpoint.rate_limit > 0:
             with self.env.registry.cursor() as cr:
-                if not self.env.registry.in_test_mode():
-                    cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                wait = health.admit_inbound(cr, config.id, config.rate_limit)
+                compat.read_committed(cr)  # a slot another request took is read, not a conflict
+                wait = health.admit_inbound(cr, endpoint.config_id, endpoint.rate_limit)
             if wait:
                 raise Refusal(429, _("Too many requests: this endpoint takes %(rate)s per second.",
-                                     rate=config.rate_limit), headers={'Retry-After': str(wait)})
+                                     rate=endpoint.rate_limit), headers={'Retry-After': str(wait)})
         limit = max_bytes(self.env)
         body = incoming.read(limit)
         if body is None:
             raise Refusal(413, _("The body is over %(limit)s bytes.", limit=limit))
         self.body = body
-        realm = f"{API_PREFIX}/{config.endpoint}"
+        realm = f"{API_PREFIX}/{endpoint.name}"
         if not self.auth.verify(incoming.headers, incoming.args):
             raise Refusal(401, _("Authentication required: the credentials are missing or wrong."),
                           headers={'WWW-Authenticate': self.auth.challenge(realm)})
-        if config.sign_requests:
+        if endpoint.sign_requests:
             try:
-                signing.verify(self._signing_secrets(), incoming.headers, self.body)
+                signing.verify(endpoint.secrets_to_sign(fields.Datetime.now()), incoming.headers, self.body)
             except signing.SignatureError as error:
                 raise Refusal(401, _("Signature refused: %(reason)s.", reason=self.env._(error.args[0])),
                               headers={'WWW-Authenticate': f'Webhook-Signature realm="{realm}"'}) from None
-        allowed = allowed_methods(config, item=self.ident is not None)
+        allowed = allowed_methods(endpoint.methods, item=self.ident is not None)
         if incoming.method not in allowed:
             raise Refusal(405, _("Method %(method)s is not allowed here; allowed: %(allowed)s.",
                                  method=incoming.method, allowed=', '.join(allowed) or '-'),
@@ -184,20 +228,10 @@ class _Call:
         except ValueError as error:
             raise Refusal(400, _("The body is not valid JSON: %(error)s", error=error)) from None
 
-    def _signing_secrets(self):
-        config = self.config
-        secrets = [config.signing_secret]
-        if config.signing_secret_previous and config.signing_secret_previous_until and \
-                config.signing_secret_previous_until > fields.Datetime.now():
-            secrets.append(config.signing_secret_previous)
-        return secrets
-
     def log(self, answer, started):
         """The request's one log row, with every secret masked."""
-        incoming, config = self.incoming, self.config
-        secrets = self.auth.secrets() if config else []
-        if config and config.sign_requests:
-            secrets += self._signing_secrets()
+        incoming, endpoint = self.incoming, self.endpoint
+        secrets = self.auth.secrets() + [secret for secret, _until in endpoint.signing_secrets] if endpoint else []
         redactor = Redactor(secrets)
         url = incoming.path + (f"?{incoming.query_string}" if incoming.query_string else '')
         response = to_json_text(answer.body) if answer.body is not None else ''
@@ -205,7 +239,7 @@ class _Call:
         LogBook(self.env).write({
             'name': f"{incoming.method} {incoming.path}"[:200],
             'direction': 'in',
-            'config_id': config.id if config else False,
+            'config_id': endpoint.config_id if endpoint else False,
             'status': 'success' if answer.status < 400 else 'error',
             'http_method': incoming.method,
             'url': redactor.url(url),
@@ -218,7 +252,7 @@ class _Call:
             'error_message': error,
             'duration_ms': round((time.monotonic() - started) * 1000),
             'attempt': 1,
-            'res_model': config.model_name if config else False,
+            'res_model': endpoint.model_name if endpoint else False,
             'res_ids': ','.join(map(str, answer.res_ids)) or False,
         })
 
@@ -227,16 +261,16 @@ class _Work:
     """What an admitted request does, as the inbound user."""
 
     def __init__(self, call, data):
-        config = call.config
-        user = config.inbound_user_id
+        endpoint = call.endpoint
+        config = call.env['bj.api.sync.config'].browse(endpoint.config_id)
         self.call = call
-        self.config = config
+        self.endpoint = endpoint
         self.data = data
-        self.env = call.env(user=user.id, context={'lang': user.lang, 'tz': user.tz})
-        self.model = self.env[config.model_name]
+        self.env = call.env(user=endpoint.user_id)
+        self.model = self.env[endpoint.model_name]
         self.mapping = config._compiled_mapping()
         self.reverse = config._compiled_reverse_mapping()
-        self.domain = eval_domain(self.env, config.domain, config._label())
+        self.domain = eval_domain(self.env, endpoint.domain, endpoint.label)
 
     def run(self):
         method, ident = self.call.incoming.method, self.call.ident
@@ -266,12 +300,10 @@ class _Work:
     def _list(self):
         _ = self.env._
         args = self.call.incoming.args
-        limit = _count_parameter(self.env, args, 'limit', self.config.page_size, 1, MAX_LIMIT)
+        limit = _count_parameter(self.env, args, 'limit', self.endpoint.page_size, 1, MAX_LIMIT)
         offset = _count_parameter(self.env, args, 'offset', 0, 0, None)
         # An API key sent in the query string is no filter.
-        key_name = self.config.api_key_name if self.config.auth_type == 'api_key' and \
-            self.config.api_key_location == 'query' else None
-        pairs = [(name, value) for name, value in args.items(multi=True) if name != key_name]
+        pairs = [(name, value) for name, value in args.items(multi=True) if name != self.endpoint.api_key_query]
         domain = self.reverse.domain(self.model, pairs) + self.domain
         records = self.model.search(domain, limit=limit, offset=offset, order='id')
         total = self.model.search_count(domain) if len(records) == limit or offset else len(records)
@@ -295,11 +327,11 @@ class _Work:
         record = self.model.create(values)
         self._check_in_domain(record)
         body = self.mapping.build(record)
-        location = f"{API_PREFIX}/{self.config.endpoint}/{self._ident_of(body, record)}"
+        location = f"{API_PREFIX}/{self.endpoint.name}/{self._ident_of(body, record)}"
         answer = Answer(201, body, {'Location': location}, res_ids=record.ids)
         if key:
             self.env['bj.api.sync.idempotency'].sudo().search([
-                ('config_id', '=', self.config.id), ('key', '=', key)]).write({
+                ('config_id', '=', self.endpoint.config_id), ('key', '=', key)]).write({
                     'status_code': 201, 'response_body': to_json_text(body), 'location': location})
         return answer
 
@@ -309,7 +341,7 @@ class _Work:
         Idempotency = self.env['bj.api.sync.idempotency'].sudo()
         if len(key) > 255:
             raise Refusal(400, _("The Idempotency-Key is longer than 255 characters."))
-        earlier = Idempotency.search([('config_id', '=', self.config.id), ('key', '=', key)])
+        earlier = Idempotency.search([('config_id', '=', self.endpoint.config_id), ('key', '=', key)])
         if earlier and not earlier.expired():
             if earlier.request_hash != request_hash:
                 raise Refusal(422, _("This Idempotency-Key was used with another body."))
@@ -321,7 +353,7 @@ class _Work:
         earlier.unlink()
         # A concurrent request with the same key makes this wait for it, then fail to serialize:
         # Odoo runs this request again, and the check above replays the other's answer.
-        if not Idempotency.claim(self.config.id, key, request_hash):
+        if not Idempotency.claim(self.endpoint.config_id, key, request_hash):
             raise Refusal(409, _("A request with this Idempotency-Key is being processed; try again."))
         return None
 
@@ -337,7 +369,7 @@ class _Work:
     def _check_in_domain(self, record):
         if self.domain and not self.model.search_count([('id', '=', record.id)] + self.domain, limit=1):
             raise Refusal(400, self.env._("The record would be outside this endpoint's domain: %(domain)s",
-                                          domain=self.config.domain))
+                                          domain=self.endpoint.domain))
 
 
 def _count_parameter(env, args, name, default, low, high):
@@ -354,9 +386,9 @@ def _count_parameter(env, args, name, default, low, high):
     return value
 
 
-def allowed_methods(config, item):
-    """The methods a config allows on its collection (``/endpoint``) or on one record (``/endpoint/<id>``)."""
-    names = set(config.http_method_ids.mapped('name'))
+def allowed_methods(names, item):
+    """Of the method ``names`` a config allows, those of its collection (``/endpoint``) or of one record
+    (``/endpoint/<id>``)."""
     return [method for method in (ITEM_METHODS if item else COLLECTION_METHODS) if method in names]
 
 

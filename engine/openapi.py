@@ -77,7 +77,7 @@ def _describe(doc, config):
     id_parameter = {'name': 'id', 'in': 'path', 'required': True, 'schema': {'type': 'string'},
                     'description': f"The record's {identifier.api_key}" if identifier else "The record's Odoo id"}
     for kind, path in (('collection', f"/{config.endpoint}"), ('item', f"/{config.endpoint}/{{id}}")):
-        methods = allowed_methods(config, item=kind == 'item')
+        methods = allowed_methods(set(config.http_method_ids.mapped('name')), item=kind == 'item')
         if not methods:
             continue
         item = doc['paths'][path] = {'parameters': [id_parameter]} if kind == 'item' else {}
@@ -215,7 +215,7 @@ def curl_examples(config, base_url):
     commands = []
     for item in (False, True):
         target = f"{url}/ID" if item else url
-        for method in allowed_methods(config, item):
+        for method in allowed_methods(set(config.http_method_ids.mapped('name')), item):
             words = ['curl', '-X', method, *auth]
             if method in ('POST', 'PUT', 'PATCH'):
                 words += ['-H', 'Content-Type: application/json', '-d', body]

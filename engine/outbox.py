@@ -22,6 +22,7 @@ import time
 
 from odoo import SUPERUSER_ID, api, fields
 
+from .. import compat
 from . import cron, health, outbound as front_door, transport
 from .auth import AuthError
 from .outcome import DONE, FAILED, PENDING, RETRY, RUNNING, UNFINISHED, Verdict
@@ -260,7 +261,9 @@ class _Turn:
         ``claiming``, claim more. Returns the flights ready to send."""
         again, self.again = self.again, []
         with self.registry.cursor() as cr:
-            _read_committed(self.registry, cr)
+            # A job another dispatcher claimed since a statement began is passed over (SKIP LOCKED),
+            # and a health row another one changed is read once its lock is released, not a conflict.
+            compat.read_committed(cr)
             env = api.Environment(cr, SUPERUSER_ID, {})
             outbounds = _Outbounds(env, self.profiles)
             settled = self._conclude(outbounds, finished)
@@ -379,15 +382,6 @@ def _concurrency(registry):
         return max(1, int(row[0])) if row else DEFAULT_CONCURRENCY
     except ValueError:
         return DEFAULT_CONCURRENCY
-
-
-def _read_committed(registry, cr):
-    """Read committed, not Odoo's repeatable read, for the dispatcher's short transactions: a job
-    another dispatcher claimed since a statement began is passed over (SKIP LOCKED), and a health
-    row another one changed is read as committed once its lock is released, instead of failing
-    the transaction. (Test cursors are savepoints in the test's transaction: nothing to set there.)"""
-    if not registry.in_test_mode():
-        cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
 
 def _prepare(env, outbounds, flights):

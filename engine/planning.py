@@ -9,7 +9,7 @@ the request itself is finished when it is sent (``engine/request.py``).
 import dataclasses
 import itertools
 
-from odoo.models import PREFETCH_MAX
+from ..compat import PREFETCH_MAX
 from odoo.tools import split_every
 from odoo.tools.translate import LazyTranslate
 

@@ -23,7 +23,9 @@ from odoo import exceptions, fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
 from odoo.tools import safe_eval as odoo_safe_eval
-from odoo.tools.safe_eval import _BUILTINS, _SAFE_OPCODES, check_values, safe_eval, test_expr, wrap_module
+from odoo.tools.safe_eval import _BUILTINS, _SAFE_OPCODES, check_values, safe_eval, wrap_module
+
+from ..compat import checked_code
 
 script_logger = logging.getLogger('odoo.addons.bj_api_sync.script')
 
@@ -180,7 +182,7 @@ class CompiledScript:
         # Checked and compiled once: safe_eval() would do it again for every record, which
         # took half the time of building a payload with one python line.
         try:
-            self.code = test_expr(self.source, _SAFE_OPCODES, mode=self.mode, filename=self.filename)
+            self.code = checked_code(self.source, _SAFE_OPCODES, self.mode, self.filename)
         except NameError as forbidden:  # a forbidden name such as __class__
             raise ScriptError(where, str(forbidden).replace('\n', ' ')) from None
         except (SyntaxError, TypeError, ValueError):
@@ -215,11 +217,11 @@ class CompiledScript:
 
 
 def _run_checked(code, values):
-    """What safe_eval() does once it has compiled and checked the code (test_expr): refuse
+    """What safe_eval() does once it has compiled and checked the code (checked_code): refuse
     unsafe values in the context, give only its restricted builtins, run."""
     check_values(values)
     values['__builtins__'] = dict(_BUILTINS)
-    return eval(code, values)  # noqa: S307 - only code objects checked by test_expr() get here
+    return eval(code, values)  # noqa: S307 - only code objects checked by checked_code() get here
 
 
 def _mode_of(source):

@@ -12,11 +12,12 @@ import logging
 import socket
 import threading
 import time
+import warnings
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader
+from urllib3.exceptions import InsecureRequestWarning, InvalidHeader
 from urllib3.util.retry import Retry
 
 from odoo.tools.translate import LazyTranslate
@@ -28,6 +29,10 @@ RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 RETRYABLE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 _local = threading.local()
+
+# Unverified requests go only to a configuration whose administrator turned Verify TLS off, on its
+# form: the warning urllib3 would log for each of them tells nobody anything new.
+warnings.filterwarnings('ignore', category=InsecureRequestWarning, module='urllib3')
 
 
 class _HideQueryStrings(logging.Filter):

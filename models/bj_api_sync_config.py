@@ -11,7 +11,7 @@ from ..engine.payload import Mapping, MappingError
 from ..engine.profile import DEFAULT_RETRY_SCHEDULE, parse_schedule
 from ..engine.request import placeholders
 from ..engine.sandbox import CompiledScript, ScriptError, eval_domain
-from .secret_field import SECRET_TYPES, Secret, SecretText
+from .secret_field import SECRET_TYPES, Secret, SecretText, raise_secret
 
 TIMEOUT_RANGES = {'connection_timeout': (1, 60), 'read_timeout': (1, 300)}
 MAX_RETRIES_LIMIT = 10
@@ -184,18 +184,19 @@ class BjApiSyncConfig(models.Model):
                 expires_at = tokens.search([('key', '=', key)], limit=1).expires_at
             config.oauth2_token_expires_at = expires_at
 
-    def _read_group_groupby(self, groupby_spec, query):
-        self._refuse_secret(groupby_spec.split(':')[0].split('.')[0])
-        return super()._read_group_groupby(groupby_spec, query)
+    def _read_group_groupby(self, *args):
+        # (groupby_spec, query) in 18.0, (alias, groupby_spec, query) in 19.0
+        self._refuse_secret(args[-2].split(':')[0].split('.')[0])
+        return super()._read_group_groupby(*args)
 
     def _condition_to_sql(self, alias, fname, operator, value, query):
+        # 18.0; in 19.0 the secret field refuses the condition itself (secret_field.py)
         self._refuse_secret(fname)
         return super()._condition_to_sql(alias, fname, operator, value, query)
 
     def _refuse_secret(self, fname):
         if isinstance(self._fields.get(fname), SECRET_TYPES):
-            raise UserError(_("%(field)s is secret: it cannot be searched or grouped by.",
-                              field=self._fields[fname].string))
+            raise_secret(self, self._fields[fname])
 
     def _default_http_method_ids(self):
         return self.env.ref('bj_api_sync.http_method_post', raise_if_not_found=False)

@@ -4,6 +4,7 @@ from odoo import _, fields, models
 from odoo.tools import split_every
 from odoo.exceptions import UserError
 
+from .. import compat
 from ..engine import after_commit, arguments, cron
 from ..engine.logbook import LogBook
 from ..engine.outbound import Outbound
@@ -111,5 +112,5 @@ class BjApiSyncConfig(models.Model):
                 config.last_sync_date = started
         # remaining=0: Odoo would rerun the job up to ten times in one poll, all under one watchdog
         # limit; the trigger above starts the next run in a poll of its own instead.
-        self.env['ir.cron']._notify_progress(done=len(done), remaining=0)
+        compat.notify_progress(self.env, len(done))
         return result

@@ -1,6 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
+from .. import compat
 from ..engine import outbox
 from ..engine.health import CLOSED, OPEN, PAUSED
 
@@ -101,7 +102,7 @@ class BjApiSyncConfig(models.Model):
                      "When the endpoint works again, uncheck Pause Deliveries. Last error: %(error)s",
                      hours=config.auto_pause_hours, error=error or '')
         config.message_post(body=body, author_id=self.env.ref('base.partner_root').id)
-        administrators = self.env.ref('base.group_system').sudo().users.filtered(
+        administrators = compat.group_users(self.env.ref('base.group_system').sudo()).filtered(
             lambda user: user.active and not user.share and not user._is_superuser())
         for administrator in administrators:
             config.activity_schedule('mail.mail_activity_data_warning', user_id=administrator.id,

@@ -5,7 +5,7 @@ from odoo.exceptions import ValidationError
 from odoo.tools import ormcache
 
 from ..engine import openapi
-from ..engine.inbound import API_PREFIX, MAX_LIMIT
+from ..engine.inbound import API_PREFIX, MAX_LIMIT, Endpoint
 from ..engine.payload import MappingError
 from ..engine.reverse import ReverseMapping
 
@@ -19,7 +19,7 @@ class BjApiSyncConfig(models.Model):
     _inherit = 'bj.api.sync.config'
 
     endpoint = fields.Char(
-        tracking=True, index=True, copy=False,
+        string='Endpoint Name', tracking=True, index=True, copy=False,
         help="Inbound: the name in the URL, /bj_api_sync/v1/<endpoint>; lowercase letters, digits, - and _.")
     inbound_user_id = fields.Many2one(
         'res.users', string='Run As', tracking=True, ondelete='restrict',
@@ -39,6 +39,30 @@ class BjApiSyncConfig(models.Model):
             inbound = config.request_type == 'in' and config.endpoint
             config.inbound_url = f"{base_url}{API_PREFIX}/{config.endpoint}" if inbound else False
             config.inbound_examples = openapi.curl_examples(config, base_url) if inbound else False
+
+    @api.model
+    @ormcache('endpoint')
+    def _inbound_endpoint(self, endpoint):
+        """The active inbound config serving ``endpoint``, read once (``engine.inbound.Endpoint``), or
+        None; cached until a configuration changes (see ``write``), so a request reads none."""
+        config = self.sudo().search([('request_type', '=', 'in'), ('endpoint', '=', endpoint)], limit=1)
+        return Endpoint.read(config) if config else None
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if any(vals.get('request_type') == 'in' for vals in vals_list):
+            self.env.registry.clear_cache()  # _inbound_endpoint
+        return super().create(vals_list)
+
+    def write(self, values):
+        if 'request_type' in values or any(config.request_type == 'in' for config in self):
+            self.env.registry.clear_cache()  # _inbound_endpoint
+        return super().write(values)
+
+    def unlink(self):
+        if any(config.request_type == 'in' for config in self):
+            self.env.registry.clear_cache()  # _inbound_endpoint
+        return super().unlink()
 
     @ormcache('self.id')
     def _compiled_reverse_mapping(self):

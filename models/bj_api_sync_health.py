@@ -1,5 +1,6 @@
 from odoo import fields, models
 
+from .. import compat
 from ..engine.health import CLOSED, OPEN
 
 # What the configuration shows of its health (computed from this model).
@@ -28,9 +29,7 @@ class BjApiSyncHealth(models.Model):
     held_until = fields.Datetime(readonly=True)
     next_slot_at = fields.Datetime(string='Next Rate-Limit Slot', readonly=True)
 
-    _sql_constraints = [
-        ('config_unique', 'unique(config_id)', 'A configuration has one health record.'),
-    ]
+    _config_unique = compat.unique('unique(config_id)', 'A configuration has one health record.')
 
     def reset(self):
         """Back to a healthy endpoint: closed breaker, no failure counted, no hold."""

@@ -2,6 +2,7 @@ import datetime
 
 from odoo import api, fields, models
 
+from .. import compat
 from ..engine.inbound import IDEMPOTENCY_HOURS
 
 
@@ -21,9 +22,7 @@ class BjApiSyncIdempotency(models.Model):
     response_body = fields.Text(readonly=True)
     location = fields.Char(readonly=True)
 
-    _sql_constraints = [
-        ('key_unique', 'unique(config_id, key)', 'An Idempotency-Key is kept once per configuration.'),
-    ]
+    _key_unique = compat.unique('unique(config_id, key)', 'An Idempotency-Key is kept once per configuration.')
 
     def expired(self):
         return self.create_date < fields.Datetime.now() - datetime.timedelta(hours=IDEMPOTENCY_HOURS)

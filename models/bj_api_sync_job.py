@@ -4,6 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools.sql import create_index
 
+from .. import compat
 from ..engine import outbox
 from ..engine.outcome import DEAD, DONE, FAILED, PENDING, RUNNING
 from ..engine.profile import parse_schedule
@@ -62,9 +63,7 @@ class BjApiSyncJob(models.Model):
                                    index='btree_not_null')
     log_ids = fields.One2many('bj.api.log', 'job_id', string='Attempt Logs')
 
-    _sql_constraints = [
-        ('idempotency_key_unique', 'unique(idempotency_key)', 'The idempotency key of a delivery must be unique.'),
-    ]
+    _idempotency_key_unique = compat.unique('unique(idempotency_key)', 'The idempotency key of a delivery must be unique.')
 
     def init(self):
         # The dispatcher's claim (engine/outbox.py) walks the due jobs in this order and stops at
@@ -109,7 +108,7 @@ class BjApiSyncJob(models.Model):
         """Scheduled action: send due jobs, several at a time, for a bounded time (well under Odoo's cron
         time limit); the rest is left to the next run, which the dispatcher triggers."""
         sent = outbox.dispatch(self.env.registry, outbox.run_budget(self.env.registry))
-        self.env['ir.cron']._notify_progress(done=sent, remaining=0)
+        compat.notify_progress(self.env, sent)
         return sent
 
     @api.autovacuum

@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from .. import compat
+
 
 class BjApiSyncLink(models.Model):
     """The id a remote system gave one Odoo record, in one scope (the configs of one remote resource).
@@ -22,9 +24,7 @@ class BjApiSyncLink(models.Model):
     payload_hash = fields.Char(readonly=True, help="SHA-256 of the last payload delivered in this scope.")
     last_sync_date = fields.Datetime(readonly=True)
 
-    _sql_constraints = [
-        ('record_unique', 'unique(scope, res_model, res_id)', 'A record has one remote id per scope.'),
-    ]
+    _record_unique = compat.unique('unique(scope, res_model, res_id)', 'A record has one remote id per scope.')
 
     def action_open_record(self):
         self.ensure_one()

@@ -1,5 +1,6 @@
 from odoo import fields, models
 
+from .. import compat
 from .secret_field import SecretText
 
 
@@ -19,6 +20,4 @@ class BjApiSyncToken(models.Model):
     access_token = SecretText(groups='base.group_system', readonly=True)
     expires_at = fields.Datetime(string='Expires', readonly=True)
 
-    _sql_constraints = [
-        ('key_unique', 'unique(key)', 'One cached token per OAuth2 client.'),
-    ]
+    _key_unique = compat.unique('unique(key)', 'One cached token per OAuth2 client.')

@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .. import compat
+
 
 class BjHttpMethod(models.Model):
     _name = 'bj.http.method'
@@ -10,9 +12,7 @@ class BjHttpMethod(models.Model):
     name = fields.Char(required=True)
     sequence = fields.Integer(default=10)
 
-    _sql_constraints = [
-        ('name_unique', 'unique(name)', 'An HTTP method with this name already exists.'),
-    ]
+    _name_unique = compat.unique('unique(name)', 'An HTTP method with this name already exists.')
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):

@@ -7,10 +7,11 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 ADDON=bj_api_sync
 # The addon to run; defaults to this repository (override only to try these scripts elsewhere).
 BJ_ADDON_DIR="${BJ_ADDON_DIR:-$REPO_ROOT}"
+# The Odoo tree decides the version that runs: 18.0 (the default) or 19.0.
 ODOO_SRC="${ODOO_SRC:-/opt/odoo-18.0}"
+SUPPORTED_SERIES=(18.0 19.0)
 HOME="${HOME:-$(cd ~ && pwd)}"
 BJ_CACHE="${BJ_CACHE:-$HOME/.cache/bj_api_sync}"
-VENV="${BJ_VENV:-$BJ_CACHE/venv}"
 BJ_PYTHON="${BJ_PYTHON:-python3}"
 PIP_CONSTRAINTS="$REPO_ROOT/scripts/pip-constraints.txt"
 # Needed by Odoo's HttpCase browser tours, not listed in Odoo's requirements.txt.
@@ -44,26 +45,44 @@ apt_install() {
   return 1
 }
 
+# "18.0" or "19.0": the series of the tree at $ODOO_SRC; nothing if there is none.
+odoo_series() {
+  sed -n -E 's/^version_info = \(([0-9]+), ([0-9]+),.*/\1.\2/p' "$ODOO_SRC/odoo/release.py" 2>/dev/null | head -n1
+}
+
+# Sets ODOO_SERIES, and VENV and DB_SUFFIX after it: each series has its own virtualenv and databases.
 ensure_odoo() {
   if [ ! -f "$ODOO_SRC/odoo-bin" ]; then
-    log "odoo: not at $ODOO_SRC, cloning 18.0 from GitHub"
-    GIT_TERMINAL_PROMPT=0 git clone -q -b 18.0 --depth 1 https://github.com/odoo/odoo.git "$ODOO_SRC" \
+    local branch=18.0
+    case "$ODOO_SRC" in *19.0*) branch=19.0 ;; esac
+    log "odoo: not at $ODOO_SRC, cloning $branch from GitHub"
+    GIT_TERMINAL_PROMPT=0 git clone -q -b "$branch" --depth 1 https://github.com/odoo/odoo.git "$ODOO_SRC" \
       || warn "odoo: git clone failed"
   fi
-  if [ ! -f "$ODOO_SRC/odoo-bin" ] || ! grep -q '^version_info = (18, 0,' "$ODOO_SRC/odoo/release.py"; then
-    die "Odoo 18.0 not found at $ODOO_SRC (set ODOO_SRC to an Odoo 18.0 source tree, or let the script clone it: needs network)"
+  ODOO_SERIES="$(odoo_series)"
+  if [ ! -f "$ODOO_SRC/odoo-bin" ] || [[ " ${SUPPORTED_SERIES[*]} " != *" $ODOO_SERIES "* ]]; then
+    die "no Odoo ${SUPPORTED_SERIES[*]} at $ODOO_SRC (found '${ODOO_SERIES:-nothing}'; set ODOO_SRC to an Odoo source tree, or let the script clone it: needs network)"
   fi
-  log "odoo: using $ODOO_SRC"
+  VENV="${BJ_VENV:-$BJ_CACHE/venv-$ODOO_SERIES}"
+  DB_SUFFIX="" WITH_DEMO=()
+  if [ "$ODOO_SERIES" != 18.0 ]; then
+    DB_SUFFIX="_${ODOO_SERIES%%.*}"
+    # 19.0 installs demo data only when asked; the tests and the demo configurations expect it, as on 18.0.
+    WITH_DEMO=(--with-demo)
+  fi
+  log "odoo: $ODOO_SERIES from $ODOO_SRC"
 }
 
 _venv_stamp() {
-  { cat "$BJ_CACHE/requirements.txt" "$PIP_CONSTRAINTS"; printf '%s\n' "${EXTRA_PKGS[@]}"; "$BJ_PYTHON" -V; } \
+  { cat "$BJ_CACHE/requirements-$ODOO_SERIES.txt" "$PIP_CONSTRAINTS"; printf '%s\n' "${EXTRA_PKGS[@]}"; "$BJ_PYTHON" -V; } \
     | sha256sum | cut -c1-16
 }
 
 _ensure_venv() {
-  # python-ldap needs system LDAP headers and is only used by auth_ldap.
-  grep -v -i '^python-ldap' "$ODOO_SRC/requirements.txt" >"$BJ_CACHE/requirements.txt"
+  # python-ldap needs system LDAP headers and is only used by auth_ldap; psycopg2 (19.0) would be
+  # built from source: its binary wheel is the same library.
+  tr -d '\r' <"$ODOO_SRC/requirements.txt" | grep -v -i '^python-ldap' \
+    | sed -E 's/^psycopg2==/psycopg2-binary==/' >"$BJ_CACHE/requirements-$ODOO_SERIES.txt"
   local stamp
   stamp="$(_venv_stamp)"
   if [ "$(cat "$VENV/.bj-stamp" 2>/dev/null)" = "$stamp" ] \
@@ -75,8 +94,8 @@ _ensure_venv() {
   rm -rf "$VENV"
   "$BJ_PYTHON" -m venv "$VENV"
   PIP_CONSTRAINT="$PIP_CONSTRAINTS" "$VENV/bin/pip" install --disable-pip-version-check --progress-bar off \
-    -r "$BJ_CACHE/requirements.txt" "${EXTRA_PKGS[@]}" >"$BJ_CACHE/pip.log" 2>&1 \
-    || { tail -n 30 "$BJ_CACHE/pip.log" >&2; die "venv: pip install failed (full log: $BJ_CACHE/pip.log)"; }
+    -r "$BJ_CACHE/requirements-$ODOO_SERIES.txt" "${EXTRA_PKGS[@]}" >"$BJ_CACHE/pip-$ODOO_SERIES.log" 2>&1 \
+    || { tail -n 30 "$BJ_CACHE/pip-$ODOO_SERIES.log" >&2; die "venv: pip install failed (full log: $BJ_CACHE/pip-$ODOO_SERIES.log)"; }
   # Written last: an interrupted install has no stamp and is rebuilt next time.
   echo "$stamp" >"$VENV/.bj-stamp"
 }

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from unittest.mock import patch
 
+import odoo.tests.common
 from odoo.tests import TransactionCase
 from odoo.tests.common import BlockedRequest, _super_send
 
@@ -148,6 +149,15 @@ class FakeApi:
             self.most_in_flight = self.in_flight
 
 
+@contextlib.contextmanager
+def other_threads_open_cursors():
+    """Let threads other than the test's open (test) cursors: 19.0's test thread holds their lock for the
+    whole test, 18.0's takes it per cursor."""
+    release = getattr(odoo.tests.common, 'release_test_lock', None)
+    with release() if release else contextlib.nullcontext():
+        yield
+
+
 def free_port_url(path='/'):
     """A loopback URL where nothing listens: connections are refused."""
     with socket.socket() as sock:
@@ -204,11 +214,22 @@ class BjApiCase(TransactionCase):
     @contextlib.contextmanager
     def shared_cursors(self):
         """Cursors the code opens itself (registry.cursor()) share this test's transaction."""
-        self.registry.enter_test_mode(self.env.cr)
+        if hasattr(self, 'registry_enter_test_mode'):  # 19.0
+            self.registry_enter_test_mode(cr=self.env.cr, register_cleanup=False)
+            leave = self.registry_leave_test_mode
+        else:
+            self.registry.enter_test_mode(self.env.cr)
+            leave = self.registry.leave_test_mode
         try:
             yield
         finally:
-            self.registry.leave_test_mode()
+            leave()
+
+    def run_cron(self, cron):
+        """Run a scheduled action now, as Odoo's cron runner would (19.0 runs it in a cursor of its own,
+        which shares this test's transaction here)."""
+        with self.shared_cursors():
+            cron.method_direct_trigger()
 
     def commit(self):
         """What a real commit runs: flush and precommit hooks, then postcommit hooks

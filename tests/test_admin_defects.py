@@ -27,7 +27,7 @@ class TestAdminDefects(BjApiCase):
         arch = self.env['bj.api.sync.config'].get_views([(False, 'form')])['views']['form']['arch']
         mapping = etree.fromstring(arch).xpath("//field[@name='line_ids']/list")[0]
         [path] = mapping.xpath("field[@name='field_path']")
-        self.assertEqual(path.get('widget'), 'DynamicModelFieldSelectorChar')
+        self.assertEqual(path.get('widget'), 'bj_field_path')
         self.assertIn("'model': 'model_name'", path.get('options'))
         # The label-only picker is gone, and no column stays empty for most lines.
         self.assertEqual(mapping.xpath("field[@name='field_id']")[0].get('column_invisible'), 'True')

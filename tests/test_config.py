@@ -71,6 +71,20 @@ class TestConfig(BjApiCase):
             self.env['bj.http.method'].create({'name': 'GET'})
             self.env.flush_all()
 
+    def test_unique_constraints_exist_on_every_odoo_version(self):
+        # 19.0 ignores _sql_constraints (with a mere warning): compat.unique declares them for both.
+        expected = {'bj_http_method_name_unique', 'bj_api_sync_idempotency_key_unique',
+                    'bj_api_sync_job_idempotency_key_unique', 'bj_api_sync_health_config_unique',
+                    'bj_api_sync_link_record_unique', 'bj_api_sync_token_key_unique'}
+        self.env.cr.execute("SELECT conname FROM pg_constraint WHERE contype = 'u' AND conname IN %s", [tuple(expected)])
+        self.assertEqual({name for (name,) in self.env.cr.fetchall()}, expected)
+        config = self.make_config()
+        Keys = self.env['bj.api.sync.idempotency']
+        Keys.create({'config_id': config.id, 'key': 'order-1', 'request_hash': 'a'})
+        with self.assertRaises(IntegrityError), mute_logger('odoo.sql_db'), self.env.cr.savepoint():
+            Keys.create({'config_id': config.id, 'key': 'order-1', 'request_hash': 'b'})
+            self.env.flush_all()
+
     def test_model_name_stored_and_searchable(self):
         Config = self.env['bj.api.sync.config']
         self.assertTrue(Config._fields['model_name'].store)

@@ -99,11 +99,11 @@ class TestEngineDefects(BjApiCase):
                                                'exportable': False}, name)
         self.make_config(name='Secretive', lines=[('name', 'name')], auth_type='bearer', bearer_token='tok-123456')
         with self.assertRaises(UserError):
-            Config.read_group([], ['name'], ['bearer_token'])
+            Config._read_group([], ['bearer_token'], ['__count'])
         with self.assertRaises(UserError):
             Config.search([('bearer_token', '=', 'tok-123456')])
         # Other fields still group and search as usual.
-        self.assertTrue(Config.read_group([], ['name'], ['auth_type']))
+        self.assertTrue(Config._read_group([], ['auth_type'], ['__count']))
         self.assertTrue(Config.search([('name', '=', 'Secretive')]))
 
     @mute_logger('odoo.sql_db')

@@ -1,17 +1,22 @@
 """Inbound endpoints over real HTTP (docs/reference.md, "Inbound endpoints"): an external client calls
 /bj_api_sync/v1/<endpoint> on the test server, without any Odoo session, as curl would."""
 import base64
+import contextlib
 import json
 import time
 
+import psycopg2.errors
 import requests
 
+import odoo.tests.common
 from odoo.exceptions import ValidationError
+from odoo.fields import Command
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import new_test_user
 from odoo.tools import mute_logger
 
-from ..engine import signing
+from ..compat import USER_GROUPS
+from ..engine import inbound, signing
 
 LOGIN, PASSWORD = 'crm', 'pa55-INBOUND-secret'
 AUTH = (LOGIN, PASSWORD)
@@ -61,12 +66,17 @@ class InboundCase(HttpCase):
         return [(6, 0, [cls.env.ref(f'bj_api_sync.http_method_{name}').id for name in names])]
 
     def call(self, method, path='', body=None, auth=AUTH, endpoint='partners', **kwargs):
-        """One request as an external client makes it: no cookie, no Odoo session."""
+        """One request as an external client makes it: no Odoo session (19.0's test server only wants
+        the test's own cookie, which is no session)."""
         if body is not None:
             kwargs['json'] = body
         self.env.flush_all()  # the server reads the database, not this test's cache
-        response = requests.request(method, f"{self.base_url()}/bj_api_sync/v1/{endpoint}{path}", auth=auth,
-                                    timeout=30, **kwargs)
+        allowed = self.allow_requests() if hasattr(self, 'allow_requests') else contextlib.nullcontext()
+        with allowed:
+            cookie = getattr(odoo.tests.common, 'TEST_CURSOR_COOKIE_NAME', None)
+            response = requests.request(method, f"{self.base_url()}/bj_api_sync/v1/{endpoint}{path}", auth=auth,
+                                        timeout=30, cookies={cookie: self.http_request_key} if cookie else None,
+                                        **kwargs)
         self.env.invalidate_all()
         return response
 
@@ -338,7 +348,7 @@ class TestInboundAccess(InboundCase):
         self.assertFalse(self.partners(ref='PE-1').is_company)
 
     def test_the_user_lacking_rights_gets_403_and_nothing_is_written(self):
-        self.user.groups_id -= self.env.ref('base.group_partner_manager')
+        self.user.write({USER_GROUPS: [Command.unlink(self.env.ref('base.group_partner_manager').id)]})
         count = self.env['res.partner'].search_count([])
         self.assertError(self.call('POST', body={'name': 'Not allowed'}), 403)
         self.assertEqual(self.env['res.partner'].search_count([]), count)
@@ -349,7 +359,7 @@ class TestInboundAccess(InboundCase):
 
     def test_record_rules_apply_to_the_inbound_user(self):
         group = self.env['res.groups'].create({'name': 'BJ inbound EU only'})
-        self.user.groups_id += group
+        self.user.write({USER_GROUPS: [Command.link(group.id)]})
         self.env['ir.rule'].create({
             'name': 'BJ inbound: EU partners', 'model_id': self.env['ir.model']._get('res.partner').id,
             'groups': [(6, 0, group.ids)], 'domain_force': "[('ref', '=like', 'EU-%')]"})
@@ -468,3 +478,12 @@ class TestInboundConfig(InboundCase):
         self.line('phone').python_code = "1 / 0 if direction == 'in' else ''"
         body = self.assertError(self.call('POST', body={'name': 'x', 'phone': '1'}), 400, 'ZeroDivisionError')
         self.assertNotIn('File "', body['error'])
+
+    def test_a_concurrency_failure_is_retried_by_odoo_then_answered_503(self):
+        call = inbound._Call(self.env, self.config._inbound_endpoint('partners'), None, None)
+        conflict = psycopg2.errors.SerializationFailure()
+        with self.assertRaises(psycopg2.errors.SerializationFailure):
+            call._error_answer(conflict, last_try=False)
+        answer = call._error_answer(conflict, last_try=True)
+        self.assertEqual((answer.status, answer.headers), (503, {'Retry-After': '1'}))
+        self.assertEqual(answer.body['status_code'], 503)

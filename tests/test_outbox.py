@@ -17,7 +17,7 @@ from odoo.tests import tagged
 from odoo.tools import config
 
 from ..engine import cron, outbox, profile
-from .common import BjApiCase, FakeApi, Reply
+from .common import BjApiCase, FakeApi, Reply, other_threads_open_cursors
 
 
 def header(received, name):
@@ -280,8 +280,7 @@ class TestOutboxBasics(OutboxCase):
     def test_cron_method_dispatches(self):
         self.queue(self.partner('By cron'))
         self.env.flush_all()
-        with self.shared_cursors():
-            self.dispatch_cron.method_direct_trigger()
+        self.run_cron(self.dispatch_cron)
         self.env.invalidate_all()
         self.assertEqual([received.json for received in self.api.received], [{'name': 'By cron'}])
 
@@ -601,7 +600,7 @@ class TestOutboxOrderAndHolds(OutboxCase):
                 seen.append(cr.fetchone())
             return original(flight)
 
-        with patch.object(outbox, '_transmit', spy):
+        with patch.object(outbox, '_transmit', spy), other_threads_open_cursors():
             self.dispatch()
         [(state, lease_until, attempts)] = seen
         self.assertEqual((state, attempts), ('running', 1))
@@ -798,7 +797,7 @@ class TestOutboxProductionMode(OutboxCase):
         before = self.triggers()
         self.env.flush_all()
         with patch.object(outbox, 'run_budget', lambda registry: 0.5), self.shared_cursors():
-            sent = self.Job.with_context(ir_cron_progress_id=progress.id)._cron_dispatch()
+            sent = self.Job.with_context(ir_cron_progress_id=progress.id, cron_id=self.dispatch_cron.id)._cron_dispatch()
         self.env.invalidate_all()
         # Two at a time: two rounds of 0.3 s fit in the 0.5 s budget (the second starts at 0.3 s).
         self.assertEqual(sent, 4)

@@ -45,6 +45,12 @@ class TriggerCase(BjApiCase):
         action = wizard.action_create()
         return self.env[action['res_model']].browse(action['res_id'])
 
+    def hide_existing_partners(self):
+        """Put the partners that exist before the test out of the config's domain (names stay unique:
+        a company's name is its partner's)."""
+        for partner in self.env['res.partner'].search([]):
+            partner.name = f'Internal {partner.name}'
+
     def sent_names(self):
         return [received.json['name'] for received in self.api.received]
 
@@ -118,14 +124,14 @@ class TestScheduledActions(TriggerCase):
 
     def test_create_scheduled_action_sends_domain_by_pages(self):
         self.config.write({'is_paginated': True, 'page_size': 2})
-        self.env['res.partner'].search([]).write({'name': 'Internal old'})
+        self.hide_existing_partners()
         self.env['res.partner'].create([{'name': f'P{i}'} for i in range(5)])
         cron = self.create_trigger('cron', interval_number=30, interval_type='minutes', changed_only=False)
         self.assertEqual(cron._name, 'ir.cron')
         self.assertEqual((cron.interval_number, cron.interval_type), (30, 'minutes'))
         self.assertEqual(cron.model_id.model, 'bj.api.sync.config')
         self.assertEqual(self.config.cron_ids, cron)
-        cron.method_direct_trigger()
+        self.run_cron(cron)
         self.assertEqual([len(received.json) for received in self.api.received], [2, 2, 1])
         self.assertEqual(sorted(item['name'] for received in self.api.received for item in received.json),
                          ['P0', 'P1', 'P2', 'P3', 'P4'])
@@ -133,7 +139,7 @@ class TestScheduledActions(TriggerCase):
     def test_a_long_sync_is_cut_into_runs_that_resume_where_the_last_stopped(self):
         """Under Odoo's cron time limit: a run stops after its budget, remembers where it was and
         triggers its scheduled action; the next run goes on from there."""
-        self.env['res.partner'].search([]).write({'name': 'Internal old'})
+        self.hide_existing_partners()
         partners = self.env['res.partner'].create([{'name': f'Long {number}'} for number in range(45)])
         self.config.domain = f"[('id', 'in', {partners.ids})]"
         cron = self.create_trigger('cron', changed_only=False)
@@ -159,10 +165,10 @@ class TestScheduledActions(TriggerCase):
         self.assertFalse(self.config.sync_run_started)
 
     def test_changed_only_sends_what_changed_since_last_success(self):
-        self.env['res.partner'].search([]).write({'name': 'Internal old'})
+        self.hide_existing_partners()
         first, second = self.env['res.partner'].create([{'name': 'First'}, {'name': 'Second'}])
         cron = self.create_trigger('cron', changed_only=True)
-        cron.method_direct_trigger()
+        self.run_cron(cron)
         self.assertEqual(sorted(self.sent_names()), ['First', 'Second'])
         self.assertTrue(self.config.last_sync_date)
         # Time passes: those writes are now a minute older than the run (which resends,
@@ -171,21 +177,21 @@ class TestScheduledActions(TriggerCase):
         self.env.cr.execute("UPDATE res_partner SET write_date = write_date - interval '1 minute'")
         self.env.invalidate_all()
         self.api.reset()
-        cron.method_direct_trigger()
+        self.run_cron(cron)
         self.assertEqual(self.sent_names(), [], "nothing changed since the last successful run")
         # A write committed after the last run (write_date is the writing transaction's start).
         later = self.config.last_sync_date + datetime.timedelta(seconds=5)
         self.env.flush_all()
         self.env.cr.execute("UPDATE res_partner SET write_date = %s WHERE id = %s", (later, second.id))
         self.env.invalidate_all()
-        cron.method_direct_trigger()
+        self.run_cron(cron)
         self.assertEqual(self.sent_names(), ['Second'])
 
     def test_failed_run_does_not_advance_last_sync(self):
         self.env['res.partner'].create({'name': 'P'})
         self.config.write({'url': free_port_url('/x'), 'max_retries': 0})
         cron = self.create_trigger('cron', changed_only=True)
-        cron.method_direct_trigger()
+        self.run_cron(cron)
         self.assertFalse(self.config.last_sync_date)
         self.assertIn('error', self.logs(self.config).mapped('status'))
 
@@ -193,7 +199,7 @@ class TestScheduledActions(TriggerCase):
         self.env['ir.model.data'].create({
             'module': 'module', 'name': 'outbound_partner_config',
             'model': self.config._name, 'res_id': self.config.id})
-        self.env['res.partner'].search([]).write({'name': 'Internal old'})
+        self.hide_existing_partners()
         self.env['res.partner'].create({'name': 'Changed recently'})
         self.env.flush_all()
         # Only the partner above counts as changed within the hour.
@@ -208,7 +214,7 @@ class TestScheduledActions(TriggerCase):
             'interval_number': 1,
             'interval_type': 'hours',
         })
-        cron.method_direct_trigger()
+        self.run_cron(cron)
         self.assertEqual(self.sent_names(), ['Changed recently'])
 
     def test_datetime_works_as_module_and_class_in_config_actions(self):
@@ -369,7 +375,7 @@ class TestAutomationRules(TriggerCase):
         self.config.active = False
         partner = self.env['res.partner'].create({'name': 'Not sent'})
         self.commit()
-        cron.method_direct_trigger()
+        self.run_cron(cron)
         action.with_context(active_model='res.partner', active_ids=partner.ids, active_id=partner.id).run()
         self.assertEqual(self.api.received, [])
         logs = self.logs(self.config)

@@ -6,7 +6,13 @@
  * bj_api_tour_url cookie) and opens the resulting log.
  */
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+
+// Odoo's stepUtils moved between 18.0 and 19.0: the two steps needed are written here, as both define them.
+const openAppsMenu = { trigger: ".o_navbar_apps_menu button:enabled", run: "click" };
+const saveForm = [
+    { content: "save form", trigger: ".o_form_button_save:enabled", run: "click" },
+    { content: "wait for save completion", trigger: ".o_form_readonly, .o_form_saved" },
+];
 
 function apiUrl() {
     const match = document.cookie.match(/(?:^|;\s*)bj_api_tour_url=([^;]+)/);
@@ -77,7 +83,7 @@ function addMappingLine(fieldPath, apiKey, label) {
 registry.category("web_tour.tours").add("bj_api_sync_tour", {
     url: "/odoo?debug=1",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
+        openAppsMenu,
         {
             content: "Open Settings",
             trigger: '.o_app[data-menu-xmlid="base.menu_administration"]',
@@ -185,7 +191,7 @@ registry.category("web_tour.tours").add("bj_api_sync_tour", {
         },
         {
             content: "No login field before Basic Auth is chosen",
-            trigger: 'div[name="auth_type"] select',
+            trigger: 'div[name="auth_type"] input[data-value="none"]:checked',
             run() {
                 if (document.querySelector('div[name="auth_login"]')) {
                     throw new Error("The login field shows for an authorization type that has none");
@@ -194,8 +200,8 @@ registry.category("web_tour.tours").add("bj_api_sync_tour", {
         },
         {
             content: "Basic Auth",
-            trigger: 'div[name="auth_type"] select',
-            run: 'select "basic"',
+            trigger: 'div[name="auth_type"] input[data-value="basic"]',
+            run: "click",
         },
         {
             content: "Login",
@@ -207,7 +213,7 @@ registry.category("web_tour.tours").add("bj_api_sync_tour", {
             trigger: 'div[name="auth_password"] input[type="password"]',
             run: "edit tour-secret-pw",
         },
-        ...stepUtils.saveForm(),
+        ...saveForm,
         // Preview: nothing is sent
         {
             content: "Preview Payload",
@@ -218,7 +224,7 @@ registry.category("web_tour.tours").add("bj_api_sync_tour", {
             content: "The preview dialog opens on the first record of the domain",
             trigger: '.modal div[name="preview_url"]:contains("/api/customers")',
         },
-        ...pickInDropdown('.modal div[name="res_id"]', "BJ Tour Customer", "BJ Tour Company, BJ Tour Customer"),
+        ...pickInDropdown('.modal div[name="res_id"]', "BJ Tour Customer"),
         {
             content: "The body is the sample's mapped payload",
             trigger: '.modal div[name="preview_body"]:contains("BJ Tour Company")',

@@ -1,0 +1,245 @@
+"""Inbound endpoints against Odoo's own JSON-RPC: requests per second of one Odoo server started with
+`--workers=2 --max-cron-threads=0` and Odoo's default limits.
+
+`bench/run inbound [--requests 2000] [--clients 4] [--runs 5]`
+
+The endpoint is fixtures.inbound_endpoint(): `partners`, Basic auth, run as an internal user with
+contact rights, mapping ref (the identifier), name, email, phone and city, all plain fields. Both sides
+send that user's login and password and read or write those fields:
+
+  read     GET /bj_api_sync/v1/partners/<ref>        vs JSON-RPC execute_kw res.partner read([id], fields)
+  create   POST /bj_api_sync/v1/partners (the keys)  vs JSON-RPC execute_kw res.partner create(values)
+
+C client threads, each with its own requests.Session, send N requests per measurement after a warm-up;
+each of the R runs measures both sides of both operations, the side going first alternating. Shown:
+requests per second as median (min–max) of the runs, the inbound/JSON-RPC ratio of each run, latency
+percentiles over all runs, and failed answers (inbound: not 200/201; JSON-RPC: an "error" key), then
+the warnings and errors of the server log. Every inbound request also writes one bj.api.log row,
+JSON-RPC none. The people created and the endpoint's log rows are deleted at the end. Figures are
+printed, nothing is asserted.
+"""
+import argparse
+import collections
+import concurrent.futures
+import contextlib
+import re
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import requests
+
+import fixtures
+from common import environment, odoo_server, print_table, progress, registry, spread, summary
+
+PORT = 18091
+BASE_URL = f'http://127.0.0.1:{PORT}'
+NEW_PREFIX = 'bench-inbound:new:'    # res.partner.ref of the people the create runs make
+WARM_UP = 100                        # requests of each kind before measuring
+START_TIMEOUT = 120                  # seconds for the server to answer
+REQUEST_TIMEOUT = 60
+OPERATIONS = {'read': 'read one record (GET / read)', 'create': 'create (POST / create)'}
+SIDES = ('inbound', 'jsonrpc')
+LOG_PROBLEM = re.compile(r'^\S+ \S+ \d+ (WARNING|ERROR|CRITICAL) |^Traceback')
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('db')
+    parser.add_argument('--requests', type=int, default=2000, help="requests per measurement")
+    parser.add_argument('--clients', type=int, default=4, help="concurrent clients (threads)")
+    parser.add_argument('--runs', type=int, default=5)
+    args = parser.parse_args(argv)
+    reg = registry(args.db)
+    with reg.cursor() as cr:
+        config, person = fixtures.inbound_endpoint(environment(cr))
+        calls = Calls(args.db, config.inbound_user_id.id, person.id, person.ref)
+        config_id = config.id
+        cr.execute("SELECT COALESCE(MAX(id), 0) FROM bj_api_log")
+        [last_log_id] = cr.fetchone()
+    server_log = tempfile.NamedTemporaryFile(prefix='bj-inbound-', suffix='.log', delete=False).name
+    try:
+        with serving(args.db, server_log):
+            results = compare(calls, args)
+    finally:
+        with reg.cursor() as cr:
+            log_rows = clean_up(environment(cr), config_id, last_log_id)
+    report(results, args)
+    print(f"\nEvery inbound request also writes one bj.api.log row, JSON-RPC none: {log_rows:,} rows for "
+          f"{len(SIDES) * (WARM_UP + args.runs * args.requests):,} inbound requests, warm-up included "
+          f"(deleted at the end).")
+    print("The inbound GET finds the person by ref (the identifier line) and reads it; JSON-RPC reads it by id.\n"
+          "The inbound POST also checks that the ref is new and answers the person as mapped; JSON-RPC create "
+          "answers the id.\n"
+          "Odoo's prefork workers answer HTTP/1.0 and close each connection: every request opens one, on both sides.\n"
+          "The clients run on the same machine as the server and PostgreSQL.")
+    server_problems(server_log)
+
+
+class Calls:
+    """The requests measured: ``call(session, key)`` sends one and returns None, or what is wrong with
+    its answer; ``key`` is unique to the request (a create makes the new person's ref of it)."""
+
+    def __init__(self, db, uid, person_id, person_ref):
+        self.db = db
+        self.uid = uid
+        self.person_id = person_id
+        self.endpoint = f'{BASE_URL}/bj_api_sync/v1/{fixtures.INBOUND_ENDPOINT}'
+        self.person_url = f'{self.endpoint}/{urllib.parse.quote(person_ref, safe="")}'
+        self.auth = (fixtures.INBOUND_LOGIN, fixtures.INBOUND_PASSWORD)
+        self.fields = [line['field_path'] for line in fixtures.INBOUND_LINES]
+
+    def sends(self):
+        """{(operation, side): call}"""
+        return {('read', 'inbound'): self.inbound_read, ('read', 'jsonrpc'): self.jsonrpc_read,
+                ('create', 'inbound'): self.inbound_create, ('create', 'jsonrpc'): self.jsonrpc_create}
+
+    def inbound_read(self, session, key):
+        return _unexpected(session.get(self.person_url, auth=self.auth, timeout=REQUEST_TIMEOUT), 200)
+
+    def jsonrpc_read(self, session, key):
+        return self._jsonrpc(session, 'read', [[self.person_id]], {'fields': self.fields})
+
+    def inbound_create(self, session, key):
+        return _unexpected(session.post(self.endpoint, json=self.values(key), auth=self.auth,
+                                        timeout=REQUEST_TIMEOUT), 201)
+
+    def jsonrpc_create(self, session, key):
+        return self._jsonrpc(session, 'create', [self.values(key)], {})
+
+    def values(self, key):
+        """A new person: the endpoint's keys are the field names, so this is both the body and the values."""
+        return {'ref': f'{NEW_PREFIX}{key}', 'name': f'Bench Inbound New {key}', 'email': f'new-{key}@example.com',
+                'phone': '+32 2 555 01 01', 'city': 'Brussels'}
+
+    def _jsonrpc(self, session, method, args, kwargs):
+        response = session.post(f'{BASE_URL}/jsonrpc', timeout=REQUEST_TIMEOUT, json={
+            'jsonrpc': '2.0', 'method': 'call', 'id': 1, 'params': {
+                'service': 'object', 'method': 'execute_kw',
+                'args': [self.db, self.uid, fixtures.INBOUND_PASSWORD, 'res.partner', method, args, kwargs]}})
+        unexpected = _unexpected(response, 200)
+        if unexpected:
+            return unexpected
+        answer = response.json()
+        return f"error {str(answer['error'])[:300]}" if 'error' in answer else None
+
+
+def _unexpected(response, status):
+    return None if response.status_code == status else f"{response.status_code} {response.text[:300]}"
+
+
+@contextlib.contextmanager
+def serving(db, log_path):
+    """One Odoo server with two HTTP workers on PORT, once it answers; stopped on leaving."""
+    server = odoo_server(db, '--workers=2', '--max-cron-threads=0', '--http-interface=127.0.0.1',
+                         f'--http-port={PORT}', log_path=log_path)
+    progress(f"server started (log: {log_path})")
+    try:
+        started = time.monotonic()
+        while not _answers():
+            if server.poll() is not None or time.monotonic() - started > START_TIMEOUT:
+                raise SystemExit(f"the Odoo server did not start; see {log_path}")
+            time.sleep(0.5)
+        yield
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _answers():
+    try:
+        return requests.get(f'{BASE_URL}/web/health', timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def compare(calls, args):
+    """{(operation, side): [measure() of each run]}, after a warm-up of each."""
+    sends = calls.sends()
+    stamp = int(time.time())  # refs stay unique across reruns
+    for (operation, side), call in sends.items():
+        progress(f"warming up: {operation}, {side}")
+        measure(call, f'{stamp}-warm-{side}', WARM_UP, args.clients)
+    results = {pair: [] for pair in sends}
+    for run in range(args.runs):
+        for operation in OPERATIONS:
+            for side in SIDES if run % 2 == 0 else SIDES[::-1]:
+                result = measure(sends[operation, side], f'{stamp}-{run}-{side}', args.requests, args.clients)
+                results[operation, side].append(result)
+                progress(f"run {run + 1}/{args.runs}, {operation}, {side}: {result['per_second']:,.0f} req/s, "
+                         f"{len(result['failures'])} failed")
+    return results
+
+
+def measure(call, label, count, clients):
+    """``count`` calls by ``clients`` threads, each with its own session: requests per second,
+    latencies (s) and failures."""
+    def client(number):
+        latencies, failures = [], []
+        with requests.Session() as session:
+            for index in range(number, count, clients):
+                started = time.perf_counter()
+                try:
+                    failure = call(session, f'{label}-{index}')
+                except (requests.RequestException, ValueError) as error:
+                    failure = f"{type(error).__name__}: {error}"
+                latencies.append(time.perf_counter() - started)
+                if failure:
+                    failures.append(failure)
+        return latencies, failures
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(client, range(clients)))
+    seconds = time.perf_counter() - started
+    return {'per_second': count / seconds,
+            'latencies': [latency for latencies, _failures in results for latency in latencies],
+            'failures': [failure for _latencies, failures in results for failure in failures]}
+
+
+def clean_up(env, config_id, last_log_id):
+    """Delete the people the create runs made and the endpoint's log rows of this run; how many rows it wrote."""
+    progress("deleting the people created")
+    env['res.partner'].with_context(active_test=False).search([('ref', '=like', f'{NEW_PREFIX}%')]).unlink()
+    env.cr.execute("DELETE FROM bj_api_log WHERE config_id = %s AND id > %s", [config_id, last_log_id])
+    return env.cr.rowcount
+
+
+def report(results, args):
+    rows, failures = [], collections.Counter()
+    for operation, label in OPERATIONS.items():
+        inbound, jsonrpc = results[operation, 'inbound'], results[operation, 'jsonrpc']
+        ratios = [ours['per_second'] / theirs['per_second'] for ours, theirs in zip(inbound, jsonrpc)]
+        failed = [sum(len(run['failures']) for run in runs) for runs in (inbound, jsonrpc)]
+        rows.append([label, spread(summary([run['per_second'] for run in inbound])),
+                     spread(summary([run['per_second'] for run in jsonrpc])), spread(summary(ratios), 2),
+                     _percentiles(inbound), _percentiles(jsonrpc), f"{failed[0]:,} / {failed[1]:,}"])
+        for side in SIDES:
+            failures.update(f"{operation}, {side}: {failure}" for run in results[operation, side]
+                            for failure in run['failures'])
+    print_table(f"Inbound endpoint vs Odoo JSON-RPC, one server (--workers=2): {args.clients} clients, "
+                f"{args.requests:,} requests per measurement, {args.runs} runs",
+                ['operation', 'inbound req/s', 'JSON-RPC req/s', 'inbound/JSON-RPC',
+                 'inbound p50/p95 ms', 'JSON-RPC p50/p95 ms', 'failed inbound / JSON-RPC'], rows)
+    for failure, count in failures.most_common(10):
+        print(f"  {count:,} × {failure}")
+
+
+def _percentiles(runs):
+    cuts = statistics.quantiles([latency for run in runs for latency in run['latencies']], n=100)
+    return f"{cuts[49] * 1000:.1f} / {cuts[94] * 1000:.1f}"
+
+
+def server_problems(log_path):
+    """The warnings, errors and tracebacks of the server log."""
+    with open(log_path, errors='replace') as log:
+        lines = [line.rstrip() for line in log if LOG_PROBLEM.search(line)]
+    print(f"\nServer log {log_path}: {len(lines)} warning(s), error(s) or traceback(s)")
+    for line in lines[:20]:
+        print(f"  {line[:300]}")
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
