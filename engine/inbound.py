@@ -100,8 +100,8 @@ class Endpoint:
             config.api_key_location == 'query' else None,
         )
 
-    def secrets_to_sign(self, now):
-        """The signing secrets valid now: the previous one only until its date."""
+    def verifying_secrets(self, now):
+        """The signing secrets a request may be signed with now: the previous one only until its date."""
         return [secret for secret, until in self.signing_secrets if until is None or until > now]
 
 
@@ -209,7 +209,7 @@ class _Call:
                           headers={'WWW-Authenticate': self.auth.challenge(realm)})
         if endpoint.sign_requests:
             try:
-                signing.verify(endpoint.secrets_to_sign(fields.Datetime.now()), incoming.headers, self.body)
+                signing.verify(endpoint.verifying_secrets(fields.Datetime.now()), incoming.headers, self.body)
             except signing.SignatureError as error:
                 raise Refusal(401, _("Signature refused: %(reason)s.", reason=self.env._(error.args[0])),
                               headers={'WWW-Authenticate': f'Webhook-Signature realm="{realm}"'}) from None

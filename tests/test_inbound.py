@@ -2,6 +2,7 @@
 /bj_api_sync/v1/<endpoint> on the test server, without any Odoo session, as curl would."""
 import base64
 import contextlib
+import datetime
 import json
 import time
 
@@ -329,6 +330,17 @@ class TestInboundAccess(InboundCase):
         self.assertError(self.call('POST', auth=None, **tampered), 401, 'does not match')
         self.assertEqual(self.partners(name='Signed').name, 'Signed')
         self.assertFalse(self.partners(name='Tampered!'))
+
+    def test_a_rotated_signing_secret_is_accepted_until_its_date(self):
+        new = 'whsec_' + base64.b64encode(b'rotated-signing-key-0123456789ab').decode()
+        self.config.write({'auth_type': 'none', 'sign_requests': True, 'signing_secret': new,
+                           'signing_secret_previous': SECRET,
+                           'signing_secret_previous_until': datetime.datetime.now() + datetime.timedelta(days=1)})
+        self.assertEqual(self.call('POST', auth=None, **self.signed({'name': 'Old key'})).status_code, 201)
+        self.assertEqual(self.call('POST', auth=None, **self.signed({'name': 'New key'}, secret=new)).status_code, 201)
+        self.config.signing_secret_previous_until = datetime.datetime.now() - datetime.timedelta(minutes=1)
+        self.assertError(self.call('POST', auth=None, **self.signed({'name': 'Too late'})), 401, 'does not match')
+        self.assertFalse(self.partners(name='Too late'))
 
     def test_a_record_outside_the_domain_answers_404(self):
         company = self.env['res.partner'].create({'name': 'A company', 'ref': 'CO-1', 'is_company': True})
