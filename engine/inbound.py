@@ -289,7 +289,8 @@ class _Work:
     def _find(self, ident):
         _ = self.env._
         domain = self.reverse.identify(self.model, ident)
-        found = self.model.search(domain + self.domain, limit=2) if domain is not None else self.model
+        found = self.model.search_fetch(domain + self.domain, self.mapping.stored_fields(), limit=2) \
+            if domain is not None else self.model
         if not found:
             raise Refusal(404, _("Record not found."))
         if len(found) > 1:
@@ -305,7 +306,8 @@ class _Work:
         # An API key sent in the query string is no filter.
         pairs = [(name, value) for name, value in args.items(multi=True) if name != self.endpoint.api_key_query]
         domain = self.reverse.domain(self.model, pairs) + self.domain
-        records = self.model.search(domain, limit=limit, offset=offset, order='id')
+        records = self.model.search_fetch(domain, self.mapping.stored_fields(), limit=limit, offset=offset,
+                                          order='id')
         total = self.model.search_count(domain) if len(records) == limit or offset else len(records)
         return Answer(200, {'items': [self.mapping.build(record) for record in records], 'total': total,
                             'limit': limit, 'offset': offset}, res_ids=records.ids)

@@ -172,6 +172,12 @@ class Mapping:
             raise MappingError(f'BJ API config "{config.name}": {conflict}')
         self.steps = [_Step(config, line, model, depth) for line in lines]
 
+    def stored_fields(self):
+        """Names of the record's stored fields the mapping reads first: fetched with the search that
+        finds the records, they cost no query of their own."""
+        return sorted({step.chain[0].name for step in self.steps
+                       if step.chain and step.chain[0].store and step.chain[0].name != 'id'})
+
     def build(self, record, remote_id=None):
         """Payload object of one record; ScriptError if a python line fails."""
         payload = {}
