@@ -61,11 +61,13 @@ class ReverseMapping:
         given = self._flatten(model.env, data, ())
         values = {}
         for key in self.keys.values():
-            if key.kind == 'constant' and key.field:
+            if key.kind == 'constant':
+                # A body may repeat a constant (what a GET gave back), not change it.
                 if key.name in given and given[key.name] != key.constant:
                     raise InputError(_("the key '%(key)s' always has the value %(value)s",
                                        key=key.name, value=key.constant), key.line_id)
-                values[key.field] = key.constant
+                if key.field:
+                    values[key.field] = key.constant
             elif key.name in given:
                 values.update(key.read(model, given[key.name], data, record))
         return values

@@ -231,6 +231,8 @@ class TestInboundBadInput(InboundCase):
                                   line=self.line('odoo_id'))
         self.assertNothingCreated(self.call('POST', body={'name': 'x', 'source': 'other'}), 400, 'source',
                                   line=self.line('source'))
+        self.line('source').field_path = False
+        self.assertEqual(self.call('POST', body={'name': 'Echo', 'source': 'api'}).status_code, 201)
 
     def test_unknown_related_record(self):
         self.assertNothingCreated(self.call('POST', body={'name': 'x', 'country': 'XX'}), 400, 'country', 'XX',
