@@ -113,12 +113,13 @@ def inbound_endpoint(env):
     """The inbound ``partners`` endpoint (Basic auth, GET and POST, INBOUND_LINES) run as the internal
     user INBOUND_LOGIN (contact rights, password INBOUND_PASSWORD), and the person it serves; created
     if missing."""
+    from odoo.addons.bj_api_sync.compat import USER_GROUPS  # importable once the registry set the addons path
     Users = env['res.users'].with_context(active_test=False)
     user = Users.search([('login', '=', INBOUND_LOGIN)]) or Users.create({
         'name': 'Bench Inbound',
         'login': INBOUND_LOGIN,
         'password': INBOUND_PASSWORD,
-        'groups_id': [Command.set([env.ref('base.group_user').id, env.ref('base.group_partner_manager').id])],
+        USER_GROUPS: [Command.set([env.ref('base.group_user').id, env.ref('base.group_partner_manager').id])],
     })
     Config = env['bj.api.sync.config']
     config = Config.search([('name', '=', 'Bench Inbound partners')], limit=1) or Config.create({

@@ -315,9 +315,9 @@ class _Work:
     def _create(self):
         _ = self.env._
         key = (self.call.incoming.headers.get('Idempotency-Key') or '').strip()
-        request_hash = hashlib.sha256(self.call.body).hexdigest()
+        claimed = None
         if key:
-            replay = self._replay(key, request_hash)
+            replay, claimed = self._replay_or_claim(key, hashlib.sha256(self.call.body).hexdigest())
             if replay:
                 return replay
         values = self.reverse.values(self.model, self.data)
@@ -331,14 +331,13 @@ class _Work:
         body = self.mapping.build(record)
         location = f"{API_PREFIX}/{self.endpoint.name}/{self._ident_of(body, record)}"
         answer = Answer(201, body, {'Location': location}, res_ids=record.ids)
-        if key:
-            self.env['bj.api.sync.idempotency'].sudo().search([
-                ('config_id', '=', self.endpoint.config_id), ('key', '=', key)]).write({
-                    'status_code': 201, 'response_body': to_json_text(body), 'location': location})
+        if claimed:
+            claimed.write({'status_code': 201, 'response_body': to_json_text(body), 'location': location})
         return answer
 
-    def _replay(self, key, request_hash):
-        """The first answer to a POST with this Idempotency-Key, or None after claiming the key."""
+    def _replay_or_claim(self, key, request_hash):
+        """(the first answer to a POST with this Idempotency-Key, None), or (None, the key's row) once this
+        request has claimed the key."""
         _ = self.env._
         Idempotency = self.env['bj.api.sync.idempotency'].sudo()
         if len(key) > 255:
@@ -351,13 +350,14 @@ class _Work:
                 raise Refusal(409, _("A request with this Idempotency-Key is being processed; try again."))
             return Answer(earlier.status_code, json.loads(earlier.response_body),
                           {'Location': earlier.location, 'Idempotent-Replayed': 'true'} if earlier.location
-                          else {'Idempotent-Replayed': 'true'})
+                          else {'Idempotent-Replayed': 'true'}), None
         earlier.unlink()
         # A concurrent request with the same key makes this wait for it, then fail to serialize:
         # Odoo runs this request again, and the check above replays the other's answer.
-        if not Idempotency.claim(self.endpoint.config_id, key, request_hash):
+        claimed = Idempotency.claim(self.endpoint.config_id, key, request_hash)
+        if not claimed:
             raise Refusal(409, _("A request with this Idempotency-Key is being processed; try again."))
-        return None
+        return None, claimed
 
     def _ident_of(self, body, record):
         identifier = self.reverse.identifier

@@ -127,7 +127,7 @@ class _Key:
         self.identifier = line.is_identifier
         self.kind = line.value_type
         self.where = line_label(config, line)
-        self.field = self.filter_path = self.script = self.constant = None
+        self.field = self.filter_path = self.filter_field = self.script = self.constant = None
         self.lookup = None  # (comodel, field path, key in a sub-mapping's object): related records found by value
         path = (line.field_path or '').strip()
         try:
@@ -164,6 +164,7 @@ class _Key:
             self.lookup = (first.comodel_name, chain[1].name, None)
         if self.field and not writable(first):
             self.field = self.lookup = None
+        self.filter_field = resolve_path(model, self.filter_path)[-1]
 
     def read(self, model, value, data, record):
         """{field: value} that the key's input ``value`` writes."""
@@ -227,7 +228,7 @@ class _Key:
     def filter_value(self, model, text):
         """A query parameter's text as a value of the filtered field."""
         _ = model.env._
-        field = resolve_path(model, self.filter_path)[-1]
+        field = self.filter_field
         try:
             if field.type in ('integer', 'many2one', 'one2many', 'many2many'):
                 return int(text)

@@ -25,19 +25,24 @@ class BjApiSyncIdempotency(models.Model):
     _key_unique = compat.unique('unique(config_id, key)', 'An Idempotency-Key is kept once per configuration.')
 
     def expired(self):
-        return self.create_date < fields.Datetime.now() - datetime.timedelta(hours=IDEMPOTENCY_HOURS)
+        return self.create_date < _kept_since()
 
     @api.model
     def claim(self, config_id, key, request_hash):
-        """Keep ``key`` for this request: False if another request has it."""
+        """Keep ``key`` for this request: its row, or an empty recordset if another request has it."""
         self.env.cr.execute("""
             INSERT INTO bj_api_sync_idempotency (config_id, key, request_hash, create_uid, write_uid,
                                                  create_date, write_date)
             VALUES (%s, %s, %s, %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
                 ON CONFLICT (config_id, key) DO NOTHING
             RETURNING id""", [config_id, key, request_hash, self.env.uid, self.env.uid])
-        return bool(self.env.cr.fetchone())
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.autovacuum
     def _gc_expired_keys(self):
-        self.search([('create_date', '<', fields.Datetime.now() - datetime.timedelta(hours=IDEMPOTENCY_HOURS))]).unlink()
+        self.search([('create_date', '<', _kept_since())]).unlink()
+
+
+def _kept_since():
+    """Keys created before this have expired."""
+    return fields.Datetime.now() - datetime.timedelta(hours=IDEMPOTENCY_HOURS)
