@@ -15,6 +15,7 @@ created, with an HTTP sink on 127.0.0.1 in a process of its own, it measures
 Each figure is repeated (--runs) and shown as median (min–max); everything is printed as
 tables and written to bench/results.json. Figures are printed, never asserted.
 """
+# pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import argparse
 import contextlib
 import dataclasses
@@ -25,11 +26,20 @@ import platform
 import sys
 import time
 
-import requests
-
 import fixtures
-from common import (BENCH_DIR, environment, measured, print_table, progress, python_worker, registry,
-                    spread, sql_queries, summary)
+import requests
+from common import (
+    BENCH_DIR,
+    environment,
+    measured,
+    print_table,
+    progress,
+    python_worker,
+    registry,
+    spread,
+    sql_queries,
+    summary,
+)
 from sink import SinkProcess
 
 SLOW_SINK_MS = 200       # the trigger benchmark's sink: a slow API

@@ -1,5 +1,6 @@
 """What benchmark scripts share: the Odoo command line bench/run prepared, registries,
 worker processes, timing, query counts, memory, and printing figures."""
+# pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import contextlib
 import os
 import shlex
@@ -100,14 +101,14 @@ def spread(figure, digits=0):
 
 def print_table(title, columns, rows):
     """Print ``rows`` (lists of cells, already text) under ``columns``, aligned."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=True)]
     line = '  '.join('-' * width for width in widths)
     print(f"\n{title}\n{line}")
-    print('  '.join(str(cell).ljust(width) for cell, width in zip(columns, widths)))
+    print('  '.join(str(cell).ljust(width) for cell, width in zip(columns, widths, strict=True)))
     print(line)
     for row in rows:
         print('  '.join(str(cell).rjust(width) if index else str(cell).ljust(width)
-                        for index, (cell, width) in enumerate(zip(row, widths))))
+                        for index, (cell, width) in enumerate(zip(row, widths, strict=True))))
     sys.stdout.flush()
 
 

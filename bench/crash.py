@@ -3,6 +3,7 @@ and show that every delivery arrives and none is lost.
 
 Run with `bench/run crash`. Prints figures; exits non-zero if a delivery is lost.
 """
+# pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import os
 import signal
 import sys

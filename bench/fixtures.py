@@ -4,6 +4,7 @@ the inbound endpoint and its user.
 Everything is created in the bench database, named "Bench …", and found again on a
 rerun with ``bench/run --keep-db`` (the partners take a while to create).
 """
+# pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 from odoo.fields import Command
 
 PREFIX = 'bench:'   # res.partner.ref of the synced people
@@ -186,6 +187,47 @@ def webhook_automation(env, url):
         'model_id': env['ir.model']._get('res.partner').id,
         'trigger': 'on_create',
         'action_server_ids': [Command.set(webhook_action(env, url).ids)],
+    })
+
+
+# The change capture benchmark's mapping (bench/capture.py): a few plain lines and one dotted path,
+# the same for every variant.
+CAPTURE_LINES = [
+    {'api_key': 'id', 'field_path': 'id', 'is_identifier': True},
+    {'api_key': 'name', 'field_path': 'name'},
+    {'api_key': 'email', 'field_path': 'email'},
+    {'api_key': 'phone', 'field_path': 'phone'},
+    {'api_key': 'country', 'field_path': 'country_id.code', 'value_type': 'relational'},
+]
+# The user guide's hand-written rule: a code action calling the entry point on the rule's record.
+GUIDE_RULE_CODE = "config = env['bj.api.sync.config'].browse(%d)\nconfig._make_outbound_http_request(record, config.id)"
+
+
+def capture_config(env, name, url, queued, native=False):
+    """A res.partner configuration with CAPTURE_LINES POSTing each record to ``url``; with ``native``,
+    its change capture is on (Sync on create, update and delete, watching what the mapping reads)."""
+    return env['bj.api.sync.config'].create({
+        'name': f'Bench {name}',
+        'model_id': env['ir.model']._get('res.partner').id,
+        'url': url,
+        'http_method_ids': [Command.set(env.ref('bj_api_sync.http_method_post').ids)],
+        'delivery_mode': 'queued' if queued else 'immediate',
+        'max_retries': 0,
+        'line_ids': [Command.create(line) for line in CAPTURE_LINES],
+        'sync_on_create': native, 'sync_on_update': native, 'sync_on_delete': native,
+    })
+
+
+def guide_rule(env, config, trigger='on_create_or_write'):
+    """The automation rule the user guide shows, written by hand: any change of a record runs a code
+    action calling ``_make_outbound_http_request`` on it (no watched fields)."""
+    model = env['ir.model']._get(config.model_name)
+    return env['base.automation'].create({
+        'name': f'Bench guide rule {config.name}',
+        'model_id': model.id,
+        'trigger': trigger,
+        'action_server_ids': [Command.create({'name': f'Bench guide action {config.name}', 'model_id': model.id,
+                                              'state': 'code', 'code': GUIDE_RULE_CODE % config.id})],
     })
 
 

@@ -18,6 +18,7 @@ the warnings and errors of the server log. Every inbound request also writes one
 JSON-RPC none. The people created and the endpoint's log rows are deleted at the end. Figures are
 printed, nothing is asserted.
 """
+# pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import argparse
 import collections
 import concurrent.futures
@@ -29,9 +30,8 @@ import tempfile
 import time
 import urllib.parse
 
-import requests
-
 import fixtures
+import requests
 from common import environment, odoo_server, print_table, progress, registry, spread, summary
 
 PORT = 18091
@@ -211,7 +211,7 @@ def report(results, args):
     rows, failures = [], collections.Counter()
     for operation, label in OPERATIONS.items():
         inbound, jsonrpc = results[operation, 'inbound'], results[operation, 'jsonrpc']
-        ratios = [ours['per_second'] / theirs['per_second'] for ours, theirs in zip(inbound, jsonrpc)]
+        ratios = [ours['per_second'] / theirs['per_second'] for ours, theirs in zip(inbound, jsonrpc, strict=True)]
         failed = [sum(len(run['failures']) for run in runs) for runs in (inbound, jsonrpc)]
         rows.append([label, spread(summary([run['per_second'] for run in inbound])),
                      spread(summary([run['per_second'] for run in jsonrpc])), spread(summary(ratios), 2),

@@ -11,6 +11,7 @@ overall. Watchdog kills come from the server logs, duplicates and losses from th
 Idempotency-Keys and the jobs' states. With two servers, a rate-limited config shows that its limit
 holds across both dispatchers. Figures are printed, nothing is asserted.
 """
+# pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import argparse
 import collections
 import statistics
@@ -18,9 +19,9 @@ import sys
 import tempfile
 import time
 
+import fixtures
 from common import environment, odoo_server, print_table, progress, registry
 from sink import Sink
-import fixtures
 
 WARM_UP = 75      # seconds: the first poll of a new cron worker
 TIMEOUT = 1200    # seconds: a drain gives up after this
@@ -105,7 +106,7 @@ def drain(reg, sink, logs, servers, jobs, delay_ms, rate_limit=0):
             cr.execute("SELECT state, count(*) FROM bj_api_sync_job WHERE config_id = %s GROUP BY state", [config_id])
             states = dict(cr.fetchall())
     stats = sink.stats()
-    lines = [line for log, offset in zip(logs, offsets) for line in _read_from(log, offset)]
+    lines = [line for log, offset in zip(logs, offsets, strict=True) for line in _read_from(log, offset)]
     kills = sum(1 for line in lines if 'timeout after' in line or 'timed out' in line)
     runs = collections.Counter(
         'helper' if '(helper)' in line else 'main' for line in lines

@@ -7,6 +7,7 @@ started by bench/benchmarks.py, answering one JSON line on stdout.
                                   in one transaction, and report the process's memory (peak
                                   during the sync, and before it with the registry loaded)
 """
+# pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import json
 import sys
 import time

@@ -74,7 +74,7 @@ def _body(httprequest, size):
             try:
                 body = httprequest.get_data(cache=True)
             except RequestEntityTooLarge:  # over Odoo's own limit, without a Content-Length
-                pass
+                body = None
         httprequest.environ[_BODY] = body if body is not None and len(body) <= size else None
     return httprequest.environ[_BODY]
 

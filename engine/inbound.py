@@ -79,7 +79,7 @@ class Endpoint:
     api_key_query: str       # the query parameter carrying the API key, or None
 
     @classmethod
-    def read(cls, config):
+    def read(cls, config):  # pylint: disable=method-required-super  # not an Odoo model
         signing_secrets = [(config.signing_secret, None)] if config.signing_secret else []
         if config.signing_secret_previous and config.signing_secret_previous_until:
             signing_secrets.append((config.signing_secret_previous, config.signing_secret_previous_until))
@@ -161,72 +161,72 @@ class _Call:
             return self._error_answer(error, last_try)
 
     def _error_answer(self, error, last_try):
-        _ = self.env._
         if isinstance(error, InputError):
             return Refusal(error.status, error.message, error.line_id).answer
         if isinstance(error, (AccessError, AccessDenied)):
-            return Refusal(403, _("The endpoint's user may not do this: %(reason)s", reason=error.args[0])).answer
+            return Refusal(403, self.env._(
+                "The endpoint's user may not do this: %(reason)s", reason=error.args[0])).answer
         if isinstance(error, MissingError):
-            return Refusal(404, _("Record not found.")).answer
+            return Refusal(404, self.env._("Record not found.")).answer
         if isinstance(error, UserError):
             return Refusal(400, error.args[0]).answer
         if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
             if not last_try:
                 raise error
-            return Refusal(503, _("The records are being changed by another request; try again."),
+            return Refusal(503, self.env._("The records are being changed by another request; try again."),
                            headers={'Retry-After': '1'}).answer
         if isinstance(error, psycopg2.IntegrityError):
             return Refusal(400, compat.integrity_message(self.env, error)).answer
         if isinstance(error, (MappingError, ScriptError)):
-            return Refusal(500, _("The endpoint's configuration is broken: %(error)s", error=error)).answer
+            return Refusal(500, self.env._("The endpoint's configuration is broken: %(error)s", error=error)).answer
         _logger.exception("BJ API inbound endpoint %s: %s %s failed", self.endpoint.name,
                           self.incoming.method, self.incoming.path)
         if isinstance(error, psycopg2.Error):
             reason = errorcodes.lookup(error.pgcode) if error.pgcode else type(error).__name__
         else:
             reason = type(error).__name__
-        return Refusal(500, _("Internal error (%(reason)s); the server log has the details.", reason=reason)).answer
+        return Refusal(500, self.env._(
+            "Internal error (%(reason)s); the server log has the details.", reason=reason)).answer
 
     def _admit(self):
         """The request's JSON body (None without one), once everything but the work itself allows it."""
-        _ = self.env._
         endpoint, incoming = self.endpoint, self.incoming
         if endpoint.rate_limit > 0:
             with self.env.registry.cursor() as cr:
                 compat.read_committed(cr)  # a slot another request took is read, not a conflict
                 wait = health.admit_inbound(cr, endpoint.config_id, endpoint.rate_limit)
             if wait:
-                raise Refusal(429, _("Too many requests: this endpoint takes %(rate)s per second.",
-                                     rate=endpoint.rate_limit), headers={'Retry-After': str(wait)})
+                raise Refusal(429, self.env._("Too many requests: this endpoint takes %(rate)s per second.",
+                                              rate=endpoint.rate_limit), headers={'Retry-After': str(wait)})
         limit = max_bytes(self.env)
         body = incoming.read(limit)
         if body is None:
-            raise Refusal(413, _("The body is over %(limit)s bytes.", limit=limit))
+            raise Refusal(413, self.env._("The body is over %(limit)s bytes.", limit=limit))
         self.body = body
         realm = f"{API_PREFIX}/{endpoint.name}"
         if not self.auth.verify(incoming.headers, incoming.args):
-            raise Refusal(401, _("Authentication required: the credentials are missing or wrong."),
+            raise Refusal(401, self.env._("Authentication required: the credentials are missing or wrong."),
                           headers={'WWW-Authenticate': self.auth.challenge(realm)})
         if endpoint.sign_requests:
             try:
                 signing.verify(endpoint.verifying_secrets(fields.Datetime.now()), incoming.headers, self.body)
             except signing.SignatureError as error:
-                raise Refusal(401, _("Signature refused: %(reason)s.", reason=self.env._(error.args[0])),
+                raise Refusal(401, self.env._("Signature refused: %(reason)s.", reason=self.env._(error.args[0])),
                               headers={'WWW-Authenticate': f'Webhook-Signature realm="{realm}"'}) from None
         allowed = allowed_methods(endpoint.methods, item=self.ident is not None)
         if incoming.method not in allowed:
-            raise Refusal(405, _("Method %(method)s is not allowed here; allowed: %(allowed)s.",
-                                 method=incoming.method, allowed=', '.join(allowed) or '-'),
+            raise Refusal(405, self.env._("Method %(method)s is not allowed here; allowed: %(allowed)s.",
+                                          method=incoming.method, allowed=', '.join(allowed) or '-'),
                           headers={'Allow': ', '.join(allowed)})
         if incoming.method not in BODY_METHODS:
             return None
         if incoming.mimetype not in JSON_TYPES and not incoming.mimetype.endswith('+json'):
-            raise Refusal(415, _("The body must be JSON (Content-Type: application/json), not %(type)s.",
-                                 type=incoming.mimetype or '-'))
+            raise Refusal(415, self.env._("The body must be JSON (Content-Type: application/json), not %(type)s.",
+                                          type=incoming.mimetype or '-'))
         try:
             return json.loads(self.body)
         except ValueError as error:
-            raise Refusal(400, _("The body is not valid JSON: %(error)s", error=error)) from None
+            raise Refusal(400, self.env._("The body is not valid JSON: %(error)s", error=error)) from None
 
     def log(self, answer, started):
         """The request's one log row, with every secret masked."""
@@ -287,14 +287,13 @@ class _Work:
         return Answer(200, self.mapping.build(record), res_ids=record.ids)
 
     def _find(self, ident):
-        _ = self.env._
         domain = self.reverse.identify(self.model, ident)
         found = self.model.search_fetch(domain + self.domain, self.mapping.stored_fields(), limit=2) \
             if domain is not None else self.model
         if not found:
-            raise Refusal(404, _("Record not found."))
+            raise Refusal(404, self.env._("Record not found."))
         if len(found) > 1:
-            raise Refusal(409, _("Several records have the identifier %(ident)s.", ident=ident),
+            raise Refusal(409, self.env._("Several records have the identifier %(ident)s.", ident=ident),
                           self.reverse.identifier.line_id)
         return found
 
@@ -313,7 +312,6 @@ class _Work:
                             'limit': limit, 'offset': offset}, res_ids=records.ids)
 
     def _create(self):
-        _ = self.env._
         key = (self.call.incoming.headers.get('Idempotency-Key') or '').strip()
         claimed = None
         if key:
@@ -324,8 +322,8 @@ class _Work:
         identifier = self.reverse.identifier
         if identifier and identifier.field and identifier.field in values and \
                 self.model.search_count([(identifier.field, '=', values[identifier.field])], limit=1):
-            raise Refusal(409, _("A record with %(key)s %(value)s already exists.",
-                                 key=identifier.name, value=values[identifier.field]), identifier.line_id)
+            raise Refusal(409, self.env._("A record with %(key)s %(value)s already exists.",
+                                          key=identifier.name, value=values[identifier.field]), identifier.line_id)
         record = self.model.create(values)
         self._check_in_domain(record)
         body = self.mapping.build(record)
@@ -338,16 +336,15 @@ class _Work:
     def _replay_or_claim(self, key, request_hash):
         """(the first answer to a POST with this Idempotency-Key, None), or (None, the key's row) once this
         request has claimed the key."""
-        _ = self.env._
         Idempotency = self.env['bj.api.sync.idempotency'].sudo()
         if len(key) > 255:
-            raise Refusal(400, _("The Idempotency-Key is longer than 255 characters."))
+            raise Refusal(400, self.env._("The Idempotency-Key is longer than 255 characters."))
         earlier = Idempotency.search([('config_id', '=', self.endpoint.config_id), ('key', '=', key)])
         if earlier and not earlier.expired():
             if earlier.request_hash != request_hash:
-                raise Refusal(422, _("This Idempotency-Key was used with another body."))
+                raise Refusal(422, self.env._("This Idempotency-Key was used with another body."))
             if not earlier.status_code:
-                raise Refusal(409, _("A request with this Idempotency-Key is being processed; try again."))
+                raise Refusal(409, self.env._("A request with this Idempotency-Key is being processed; try again."))
             return Answer(earlier.status_code, json.loads(earlier.response_body),
                           {'Location': earlier.location, 'Idempotent-Replayed': 'true'} if earlier.location
                           else {'Idempotent-Replayed': 'true'}), None
@@ -356,7 +353,7 @@ class _Work:
         # Odoo runs this request again, and the check above replays the other's answer.
         claimed = Idempotency.claim(self.endpoint.config_id, key, request_hash)
         if not claimed:
-            raise Refusal(409, _("A request with this Idempotency-Key is being processed; try again."))
+            raise Refusal(409, self.env._("A request with this Idempotency-Key is being processed; try again."))
         return None, claimed
 
     def _ident_of(self, body, record):

@@ -12,6 +12,7 @@ import re
 import zlib
 
 from odoo import SUPERUSER_ID, api
+from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
 
@@ -19,8 +20,6 @@ MASK = '***'
 MAX_TEXT_LENGTH = 64 * 1024
 SENSITIVE_HEADER = re.compile(r'authorization|cookie|token|secret|password|passwd|api[-_]?key|signature', re.I)
 _ROLLBACK_KEY = 'bj_api_sync.logs'
-# Most of a row's size; once inserted they are not kept in the transaction's cache too.
-_BULKY_FIELDS = ['request_headers', 'request_body', 'response_headers', 'response_body']
 
 
 class Redactor:
@@ -74,43 +73,72 @@ def headers_text(headers):
 
 
 @dataclasses.dataclass
-class LaterRow:
-    """A log row ``LogBook.write`` left for ``flush()``: what callers read of a row, without its id."""
+class Row:
+    """A log row as callers read it after writing it: its status, error and id (None until written)."""
     status: str
     error_message: str = None
     id: int = None
 
 
+# The columns a log row is written with (the bj.api.log fields callers give).
+COLUMNS = ('name', 'direction', 'client_address', 'config_id', 'status', 'http_method', 'url', 'request_headers',
+           'request_body', 'response_status_code', 'response_headers', 'response_body', 'error_message',
+           'duration_ms', 'attempt', 'res_model', 'res_ids', 'job_id')
+
+
 class LogBook:
     """Writes log rows; with ``later``, keeps them for one ``flush()`` (a dispatcher writes the rows of
-    the attempts it concludes together, in one INSERT)."""
+    the attempts it concludes together)."""
 
     def __init__(self, env, later=False):
         self.env = env(su=True)
         self.later = [] if later else None
 
-    def write(self, values):
-        """Create one log row (or keep it for ``flush()``); it is written again if the transaction rolls back."""
+    def write(self, values):  # pylint: disable=method-required-super  # not an Odoo model
+        """Write one log row (or keep it for ``flush()``); it is written again if the transaction rolls back."""
+        row = Row(values['status'], values.get('error_message'))
         if self.later is not None:
             self.later.append(values)
-            return LaterRow(values['status'], values.get('error_message'))
-        log = self.env['bj.api.log'].create(values)
-        # A sync of many pages writes many rows in one transaction: memory must not grow with them.
-        log.invalidate_recordset(_BULKY_FIELDS)
-        _keep_for_rollback(self.env, values)
-        return log
+            return row
+        [row.id] = insert(self.env.cr, [values], self.env.uid)
+        self._written([values])
+        return row
 
     def flush(self):
         """Write the rows kept for later."""
         if self.later:
-            logs = self.env['bj.api.log'].create(self.later)
-            logs.invalidate_recordset(_BULKY_FIELDS)
-            for values in self.later:
-                _keep_for_rollback(self.env, values)
+            insert(self.env.cr, self.later, self.env.uid)
+            self._written(self.later)
             self.later.clear()
 
+    def _written(self, rows):
+        _keep_for_rollback(self.env, rows)
+        # What the ORM's create would have done: the configs' and deliveries' log lists are read anew.
+        self.env['bj.api.sync.config'].invalidate_model(['log_ids'])
+        self.env['bj.api.sync.job'].invalidate_model(['log_ids'])
 
-def _keep_for_rollback(env, values):
+
+def insert(cr, rows, uid):
+    """Write ``rows`` (dicts of COLUMNS) with one INSERT; their ids, in order. A log row is written for
+    every request, so it skips what the ORM's create does first (reading the user and the clock, the
+    record cache) and writes any number of rows in one statement."""
+    values = SQL(', ').join(
+        SQL("(%s, now() AT TIME ZONE 'UTC', %s, now() AT TIME ZONE 'UTC', " + ', '.join(['%s'] * len(COLUMNS)) + ')',
+            uid, uid, *(_column_value(row, column) for column in COLUMNS))
+        for row in rows)
+    cr.execute(SQL("INSERT INTO bj_api_log (create_uid, create_date, write_uid, write_date, %s) VALUES %s RETURNING id",
+                   SQL(', ').join(map(SQL.identifier, COLUMNS)), values))
+    return [log_id for (log_id,) in cr.fetchall()]
+
+
+def _column_value(row, column):
+    if column == 'direction':
+        return row.get('direction') or 'out'
+    value = row.get(column)
+    return None if value is False else value
+
+
+def _keep_for_rollback(env, rows):
     cr = env.cr
     pending = cr.postrollback.data.get(_ROLLBACK_KEY)
     if pending is None:
@@ -118,7 +146,7 @@ def _keep_for_rollback(env, values):
         registry = env.registry
         cr.postrollback.add(lambda: _write_again(registry, pending))
     # Compressed (bodies are JSON, ~10x smaller): kept until the transaction ends.
-    pending.append(zlib.compress(json.dumps(values).encode(), 1))
+    pending.extend(zlib.compress(json.dumps(values).encode(), 1) for values in rows)
 
 
 def _write_again(registry, rows):
@@ -129,9 +157,7 @@ def _write_again(registry, rows):
             config_ids = {row['config_id'] for row in rows if row.get('config_id')}
             # A config created in the rolled-back transaction is gone: keep the row, unlinked.
             existing = set(env['bj.api.sync.config'].browse(config_ids).exists().ids)
-            env['bj.api.log'].create([
-                {**row, 'config_id': row.get('config_id') if row.get('config_id') in existing else False}
-                for row in rows
-            ])
+            insert(cr, [{**row, 'config_id': row.get('config_id') if row.get('config_id') in existing else False}
+                        for row in rows], SUPERUSER_ID)
     except Exception:
         _logger.exception("BJ API: %d log rows of a rolled-back transaction could not be kept", len(rows))

@@ -5,7 +5,6 @@ import shlex
 
 from .inbound import API_PREFIX, MAX_LIMIT, allowed_methods
 from .payload import X2MANY, resolve_path
-from .reverse import writable
 
 ERROR_SCHEMA = {
     'type': 'object',

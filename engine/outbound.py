@@ -26,7 +26,8 @@ from .payload import MappingError
 from .planning import Planner
 from .profile import Profile
 from .remote import GONE_ON_DELETE, RemoteIds
-from .request import RequestError, finish as finish_request
+from .request import RequestError
+from .request import finish as finish_request
 
 
 class Outbound:
@@ -37,7 +38,7 @@ class Outbound:
     sleep = staticmethod(time.sleep)  # between the attempts of an immediate call
 
     def __init__(self, config, timeout=None, profile=None, log_later=False):
-        self.profile = profile or Profile.read(config, timeout)
+        self.profile = profile or (Profile.read(config, timeout) if timeout else config._outbound_profile())
         self.planner = Planner(config, self.profile)
         self.outcomes = Outcomes(self.profile, config.env, later=log_later)
         self.remote = RemoteIds(self.profile, config.env)
@@ -46,9 +47,9 @@ class Outbound:
 
     # Planning ----------------------------------------------------------------------------
 
-    def plan(self, records, snapshots=None, in_domain=False):
+    def plan(self, records, snapshots=None, in_domain=False, existing=None):
         """The planned deliveries of ``records`` (see ``Planner.plan``)."""
-        return self.planner.plan(records, snapshots=snapshots, in_domain=in_domain)
+        return self.planner.plan(records, snapshots=snapshots, in_domain=in_domain, existing=existing)
 
     def plan_or_raise(self, records, in_domain=False):
         """``plan()`` for a direct call: a broken mapping is a configuration error, logged and raised."""
@@ -155,17 +156,17 @@ class Outbound:
     def test_authentication(self):
         """Test Authentication: get an OAuth2 token, or complete a TLS handshake, sending no record.
         Returns (success, message)."""
-        _ = self.outcomes.env._
         auth = self.profile.auth
         try:
             if isinstance(auth, OAuth2Auth):
                 expires_at = auth.renew()
-                return True, _("A token was issued; it expires at %(date)s (UTC).", date=expires_at.replace(microsecond=0))
+                return True, self.outcomes.env._(
+                    "A token was issued; it expires at %(date)s (UTC).", date=expires_at.replace(microsecond=0))
             origin = transport.origin(self.profile.url)
             response = transport.session(self.profile.tls).head(
                 origin, timeout=self.profile.timeout, allow_redirects=False, verify=self.profile.tls.verify)
-            return True, _("TLS handshake with %(origin)s succeeded (HTTP %(status)s to HEAD /).",
-                           origin=origin, status=response.status_code)
+            return True, self.outcomes.env._("TLS handshake with %(origin)s succeeded (HTTP %(status)s to HEAD /).",
+                                             origin=origin, status=response.status_code)
         except AuthError as error:
             return False, self.outcomes.text(error.args[0])
         except requests.RequestException as error:

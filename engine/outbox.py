@@ -21,9 +21,11 @@ import logging
 import time
 
 from odoo import SUPERUSER_ID, api, fields
+from odoo.tools import SQL
 
 from .. import compat
-from . import cron, health, outbound as front_door, transport
+from . import cron, health, transport, wakeup
+from . import outbound as front_door
 from .auth import AuthError
 from .outcome import DONE, FAILED, PENDING, RETRY, RUNNING, UNFINISHED, Verdict
 from .payload import to_json_text
@@ -40,6 +42,7 @@ DEFAULT_CONCURRENCY = 8
 STALE_STATISTICS_ROWS = 1000  # jobs changed since the table was last analyzed: see _refresh_statistics
 MAX_SLOT_WAIT = 2.0  # seconds a dispatcher with nothing in flight waits for a rate-limit slot, not ending its run
 _WOKEN = 'bj_api_sync.dispatcher_woken'
+DISPATCHER_CRON = 'bj_api_sync.ir_cron_dispatch_jobs'
 _STATES = {'pending': PENDING, 'running': RUNNING, 'unfinished': UNFINISHED}
 
 # Configs that may send, in the order their first job became due, and whether some job of theirs
@@ -156,27 +159,52 @@ def enqueue(outbound, planned):
         })
     if job_values:
         env = outcomes.env
-        jobs = env['bj.api.sync.job'].sudo().create(job_values)
-        result['job_ids'] = jobs.ids
-        if len(jobs) >= STALE_STATISTICS_ROWS:
+        result['job_ids'] = _insert_jobs(env, job_values)
+        if len(job_values) >= STALE_STATISTICS_ROWS:
             # A batch this large would leave the claims' plans to statistics that do not know it
             # (see _refresh_statistics); the analysis sees these rows and commits with them. Its lock
             # lasts as long as this transaction: skipped, never waited for, when another one holds it.
-            env.flush_all()
             env.cr.execute("ANALYZE (SKIP_LOCKED) bj_api_sync_job")
         wake_dispatcher(env)
     return result
 
 
+# The columns a queued job is written with, and their types (PostgreSQL arrays of them).
+_JOB_COLUMNS = {'name': 'varchar', 'config_id': 'int4', 'http_method': 'varchar', 'body': 'text',
+                'url_values': 'text', 'res_model': 'varchar', 'res_ids': 'varchar', 'ordering_key': 'varchar',
+                'max_attempts': 'int4'}
+_ARRAYS = {'varchar': '%s::varchar[]', 'int4': '%s::int4[]', 'text': '%s::text[]'}
+
+
+def _insert_jobs(env, job_values):
+    """Write the jobs with one INSERT, whatever their number (the ORM's create splits a batch into
+    statements of 100 rows); their ids, in order."""
+    columns = SQL(', ').join(SQL.identifier(column) for column in _JOB_COLUMNS)
+    arrays = SQL(', ').join(SQL(_ARRAYS[sql_type], [values[column] or None for values in job_values])
+                            for column, sql_type in _JOB_COLUMNS.items())
+    env.cr.execute(SQL("""
+        INSERT INTO bj_api_sync_job (%(columns)s, state, idempotency_key, attempts, next_attempt_at,
+                                     create_uid, create_date, write_uid, write_date)
+        SELECT %(columns)s, %(state)s, gen_random_uuid()::varchar, 0, now() AT TIME ZONE 'UTC',
+               %(uid)s, now() AT TIME ZONE 'UTC', %(uid)s, now() AT TIME ZONE 'UTC'
+          FROM unnest(%(arrays)s) WITH ORDINALITY AS job(%(columns)s, position)
+         ORDER BY position
+        RETURNING id""", columns=columns, arrays=arrays, state=PENDING, uid=env.uid))
+    return sorted(job_id for (job_id,) in env.cr.fetchall())
+
+
 def wake_dispatcher(env, at=None):
     """Have the dispatcher cron run after this transaction commits (or at ``at``).
 
-    Woken once per transaction: a thousand deliveries queued together write one trigger."""
-    if at is None:
-        if env.cr.precommit.data.get(_WOKEN):
-            return
-        env.cr.precommit.data[_WOKEN] = True
-    env.ref('bj_api_sync.ir_cron_dispatch_jobs').sudo()._trigger(at)
+    Woken once per transaction: a thousand deliveries queued together write one trigger. Woken now, it
+    costs one INSERT (``engine/wakeup.py``), since every queued change pays for it."""
+    if at is not None:
+        env.ref(DISPATCHER_CRON).sudo()._trigger(at)
+        return
+    if env.cr.precommit.data.get(_WOKEN):
+        return
+    env.cr.precommit.data[_WOKEN] = True
+    wakeup.trigger_now(env, DISPATCHER_CRON)
 
 
 def _wake_helpers(registry):
@@ -184,7 +212,7 @@ def _wake_helpers(registry):
     workers share it. Odoo runs one cron in one worker at a time."""
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
-        main = env.ref('bj_api_sync.ir_cron_dispatch_jobs')
+        main = env.ref(DISPATCHER_CRON)
         helpers = env['ir.cron'].search([('model_id.model', '=', 'bj.api.sync.job'), ('id', '!=', main.id),
                                          ('code', '=', main.code)])
         for helper in helpers:
@@ -354,8 +382,9 @@ class _Turn:
                 state.next_slot_at -= datetime.timedelta(seconds=(allowed - len(job_ids)) / state.rate_limit)
             if probe and job_ids:
                 state.probe_job_id, state.probe_running = job_ids[0], True
+            # Fewer jobs than slots is normal (the unused slots were given back above).
             flights += [_Flight(job_id, config_id, slot_wait, started)
-                        for job_id, slot_wait in zip(job_ids, slot_waits)]
+                        for job_id, slot_wait in zip(job_ids, slot_waits, strict=False)]
         if flights:
             self.look_in = None
         return flights

@@ -25,19 +25,20 @@ def resolve_path(model, path):
 
     Raises MappingError naming the first missing or non-relational segment.
     """
-    _ = model.env._
     if not path or not path.strip():
-        raise MappingError(_("no field path"))
+        raise MappingError(model.env._("no field path"))
     chain = []
     for position, name in enumerate(path.strip().split('.')):
         field = model._fields.get(name)
         if field is None:
-            raise MappingError(_("field '%(field)s' does not exist on model '%(model)s'", field=name, model=model._name))
+            raise MappingError(model.env._(
+                "field '%(field)s' does not exist on model '%(model)s'", field=name, model=model._name))
         chain.append(field)
         if position < len(path.split('.')) - 1:
             if not field.relational:
-                raise MappingError(_("'%(field)s' on '%(model)s' is not relational, so '%(path)s' cannot go through it",
-                                     field=name, model=model._name, path=path))
+                raise MappingError(model.env._(
+                    "'%(field)s' on '%(model)s' is not relational, so '%(path)s' cannot go through it",
+                    field=name, model=model._name, path=path))
             model = model.env[field.comodel_name]
     return chain
 
@@ -197,12 +198,12 @@ class _Step:
                 self.chain = resolve_path(model, line.field_path)
                 if self.kind == 'relational' and line.mapping_config_id:
                     last = self.chain[-1]
-                    _ = config.env._
                     if not last.relational:
-                        raise MappingError(_("'%(path)s' is not a relational field, it cannot use a sub-mapping",
-                                             path=line.field_path))
+                        raise MappingError(config.env._(
+                            "'%(path)s' is not a relational field, it cannot use a sub-mapping",
+                            path=line.field_path))
                     if line.mapping_config_id.model_id.model != last.comodel_name:
-                        raise MappingError(_(
+                        raise MappingError(config.env._(
                             "the sub-mapping \"%(sub)s\" is for '%(model)s', not '%(expected)s'",
                             sub=line.mapping_config_id.name, model=line.mapping_config_id.model_id.model,
                             expected=last.comodel_name))

@@ -9,10 +9,10 @@ the request itself is finished when it is sent (``engine/request.py``).
 import dataclasses
 import itertools
 
-from ..compat import PREFETCH_MAX
 from odoo.tools import split_every
 from odoo.tools.translate import LazyTranslate
 
+from ..compat import PREFETCH_MAX
 from .payload import script_result
 from .remote import RemoteIds
 from .request import RequestError, check, url_values
@@ -49,7 +49,7 @@ class Planner:
     # Selecting ---------------------------------------------------------------------------
 
     def domain(self):
-        return eval_domain(self.config.env, self.config.domain, self.profile.label)
+        return eval_domain(self.config.env, self.profile.domain, self.profile.label)
 
     def search(self, changed_since=None, limit=None, after_id=None):
         """The records of the domain in id order, Odoo's usual way: archived ones only if the domain
@@ -72,17 +72,18 @@ class Planner:
 
     # Planning ----------------------------------------------------------------------------
 
-    def plan(self, records, snapshots=None, in_domain=False):
+    def plan(self, records, snapshots=None, in_domain=False, existing=None):
         """An iterator of Planned, built page by page as it is consumed, so memory stays flat
         however many records are sent. Records gone from the database are planned from
-        ``snapshots``; ``in_domain`` says the records were found with the domain already.
+        ``snapshots``; ``in_domain`` says the records were found with the domain already;
+        ``existing``, those of ``records`` the caller already knows to exist.
         What fails for the whole call (the mapping) raises before the first item."""
         label = self.profile.label
         if not self.profile.active:
             return iter([Planned(records.ids, skipped=_lt("%(config)s is archived: nothing sent.", config=label))])
         snapshots = snapshots or {}
         skipped = []
-        existing = _existing(records)
+        existing = _existing(records) if existing is None else existing
         gone = (records - existing).ids
         from_snapshots = [record_id for record_id in gone if record_id in snapshots]
         lost = [record_id for record_id in gone if record_id not in snapshots]
@@ -96,8 +97,8 @@ class Planner:
         if not selected and not from_snapshots:
             return iter(skipped)
         mapping = self.mapping
-        script = CompiledScript(self.config.python_script, f"{label}, payload script") \
-            if (self.config.python_script or '').strip() else None
+        script = CompiledScript(self.profile.payload_script, f"{label}, payload script") \
+            if self.profile.payload_script.strip() else None
         return itertools.chain(
             skipped,
             self._plan_records(selected, mapping, script),

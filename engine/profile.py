@@ -96,13 +96,15 @@ class Profile:
     schedule: Schedule
     lang: str
     remote: RemoteSettings
+    domain: str = '[]'            # the filter domain, evaluated when records are selected
+    payload_script: str = ''
 
     @property
     def label(self):
         return f'BJ API config "{self.name}"'
 
     @classmethod
-    def read(cls, config, timeout=None):
+    def read(cls, config, timeout=None):  # pylint: disable=method-required-super  # not an Odoo model
         """The profile of ``config`` (a superuser record: it reads secrets); ``timeout`` overrides its timeouts."""
         get_param = config.env['ir.config_parameter'].sudo().get_param
         defaults = Backoff()
@@ -132,6 +134,8 @@ class Profile:
             # Logs are read by the config's administrators: their language, unless the caller has one.
             lang=config.env.context.get('lang') or config.write_uid.lang or 'en_US',
             remote=RemoteSettings.read(config, REMOTE_ID in placeholders(config.url)),
+            domain=config.domain or '[]',
+            payload_script=config.python_script or '',
         )
 
     def redactor(self):

@@ -12,7 +12,7 @@ configs of one remote resource (``bj.api.sync.link``, one row per scope and reco
   processed is told on the attempt's log row; the delivery still counts as sent.
 
 Values written back never make this addon deliver the record again: the records are marked in the
-transaction, and automation-rule calls skip them (``engine/after_commit.py``).
+transaction, and the change capture skips them (``engine/capture.py``).
 """
 import dataclasses
 import hashlib
@@ -54,7 +54,7 @@ class RemoteSettings:
     needs_remote_id: bool = False    # the URL has {remote_id}
 
     @classmethod
-    def read(cls, config, needs_remote_id):
+    def read(cls, config, needs_remote_id):  # pylint: disable=method-required-super  # not an Odoo model
         return cls(
             scope=scope_of(config.id, config.remote_id_scope),
             ordering=(config.remote_id_scope or '').strip() or str(config.id),
@@ -129,7 +129,8 @@ class RemoteIds:
         answers = self._per_record(item, answer, notes) if answer is not None else {}
         bodies = item.body if isinstance(item.body, list) else [item.body]
         kept = []
-        for record_id, body in zip(item.record_ids, bodies):
+        # strict=False: a payload script may reshape a page's body (fewer or more items than records).
+        for record_id, body in zip(item.record_ids, bodies, strict=False):
             remote_id = None
             record_answer = answers.get(record_id)
             if settings.id_path and record_answer is not None:
@@ -148,7 +149,7 @@ class RemoteIds:
         if len(item.record_ids) == 1:
             return {item.record_ids[0]: answer}
         if isinstance(answer, list) and len(answer) == len(item.record_ids):
-            return dict(zip(item.record_ids, answer))
+            return dict(zip(item.record_ids, answer, strict=True))  # same length: checked above
         notes.append(_lt("the response is not an array of %(count)s items, one per record of the page: "
                          "no remote id or value was stored", count=len(item.record_ids)))
         return {}

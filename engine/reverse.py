@@ -55,17 +55,17 @@ class ReverseMapping:
 
     def values(self, model, data, record=None):
         """Field values to create (no ``record``) or to write on ``record`` from the body ``data``."""
-        _ = model.env._
         if not isinstance(data, dict):
-            raise InputError(_("the body must be a JSON object, not %(kind)s", kind=_json_kind(model.env, data)))
+            raise InputError(model.env._(
+                "the body must be a JSON object, not %(kind)s", kind=_json_kind(model.env, data)))
         given = self._flatten(model.env, data, ())
         values = {}
         for key in self.keys.values():
             if key.kind == 'constant':
                 # A body may repeat a constant (what a GET gave back), not change it.
                 if key.name in given and given[key.name] != key.constant:
-                    raise InputError(_("the key '%(key)s' always has the value %(value)s",
-                                       key=key.name, value=key.constant), key.line_id)
+                    raise InputError(model.env._("the key '%(key)s' always has the value %(value)s",
+                                                 key=key.name, value=key.constant), key.line_id)
                 if key.field:
                     values[key.field] = key.constant
             elif key.name in given:
@@ -75,15 +75,15 @@ class ReverseMapping:
     def domain(self, model, pairs):
         """The search domain of a list's query parameters (``(name, value)`` pairs); a repeated
         parameter matches any of its values."""
-        _ = model.env._
         wanted = {}
         for name, text in pairs:
             if name in RESERVED_QUERY:
                 continue
             key = self.keys.get(name)
             if key is None or not key.filter_path:
-                raise InputError(_("cannot filter on '%(key)s': filters are the keys of plain and relational "
-                                   "mapping lines (%(keys)s)", key=name, keys=', '.join(self.filter_keys()) or '-'),
+                raise InputError(model.env._("cannot filter on '%(key)s': filters are the keys of plain and relational "
+                                             "mapping lines (%(keys)s)",
+                                             key=name, keys=', '.join(self.filter_keys()) or '-'),
                                  key.line_id if key else None)
             wanted.setdefault(key, []).append(key.filter_value(model, text))
         return [(key.filter_path, 'in', values) if len(values) > 1 else (key.filter_path, '=', values[0])
@@ -166,9 +166,8 @@ class _Key:
             self.field = self.lookup = None
         self.filter_field = resolve_path(model, self.filter_path)[-1]
 
-    def read(self, model, value, data, record):
+    def read(self, model, value, data, record):  # pylint: disable=method-required-super  # not an Odoo model
         """{field: value} that the key's input ``value`` writes."""
-        _ = model.env._
         if self.script:
             context = script_context(model.env, record if record else model.browse(), data, value=value,
                                      direction='in')
@@ -180,10 +179,10 @@ class _Key:
                 return {self.field: result}
             if result is None or isinstance(result, dict):
                 return result or {}
-            raise InputError(_("%(where)s: without a field, the script must give a dict of field values",
-                               where=self.where), self.line_id, status=500)
+            raise InputError(model.env._("%(where)s: without a field, the script must give a dict of field values",
+                                         where=self.where), self.line_id, status=500)
         if not self.field:
-            raise InputError(_("the key '%(key)s' is read-only", key=self.name), self.line_id)
+            raise InputError(model.env._("the key '%(key)s' is read-only", key=self.name), self.line_id)
         field = model._fields[self.field]
         if self.lookup:
             return {self.field: self._looked_up(model, field, value)}
@@ -202,32 +201,29 @@ class _Key:
         return [Command.set(ids)] if many else ids[0]
 
     def _find(self, related, path, value):
-        _ = related.env._
         if isinstance(value, (dict, list)) or value is None or isinstance(value, bool):
-            raise InputError(_("the key '%(key)s' must name a %(model)s by its %(field)s",
-                               key=self.name, model=related._description, field=path), self.line_id)
+            raise InputError(related.env._("the key '%(key)s' must name a %(model)s by its %(field)s",
+                                           key=self.name, model=related._description, field=path), self.line_id)
         found = related.search([(path, '=', value)], limit=2)
         if len(found) != 1:
-            raise InputError(_("the key '%(key)s': %(count)s %(model)s records have %(field)s = %(value)s",
-                               key=self.name, count=len(found), model=related._description, field=path,
-                               value=value), self.line_id)
+            raise InputError(related.env._("the key '%(key)s': %(count)s %(model)s records have %(field)s = %(value)s",
+                                           key=self.name, count=len(found), model=related._description, field=path,
+                                           value=value), self.line_id)
         return found.id
 
     def _converted(self, model, field, value):
         """The ORM value of a JSON ``value`` for ``field``; InputError naming the expected type."""
         if value is None:
             return [Command.clear()] if field.type in X2MANY else False
-        _ = model.env._
         try:
             converted = _CONVERTERS.get(field.type, _unsupported)(model, field, value)
         except (TypeError, ValueError) as error:
-            raise InputError(_("the key '%(key)s' must be %(expected)s", key=self.name,
-                               expected=error.args[0] if error.args else ''), self.line_id) from None
+            raise InputError(model.env._("the key '%(key)s' must be %(expected)s", key=self.name,
+                                         expected=error.args[0] if error.args else ''), self.line_id) from None
         return converted
 
     def filter_value(self, model, text):
         """A query parameter's text as a value of the filtered field."""
-        _ = model.env._
         field = self.filter_field
         try:
             if field.type in ('integer', 'many2one', 'one2many', 'many2many'):
@@ -241,8 +237,8 @@ class _Key:
             if field.type == 'datetime':
                 return _utc(datetime.datetime.fromisoformat(text.replace('Z', '+00:00')))
         except (ValueError, KeyError):
-            raise InputError(_("the filter '%(key)s' must be %(expected)s", key=self.name,
-                               expected=_expected(model.env, field)), self.line_id) from None
+            raise InputError(model.env._("the filter '%(key)s' must be %(expected)s", key=self.name,
+                                         expected=_expected(model.env, field)), self.line_id) from None
         return text
 
 
@@ -255,21 +251,20 @@ def _identifier_in(item, object_key):
 
 
 def _json_kind(env, value):
-    _ = env._
-    return {list: _("an array"), str: _("a string"), bool: _("a boolean"), int: _("a number"),
-            float: _("a number")}.get(type(value), _("null"))
+    return {list: env._("an array"), str: env._("a string"), bool: env._("a boolean"), int: env._("a number"),
+            float: env._("a number")}.get(type(value), env._("null"))
 
 
 def _expected(env, field):
-    _ = env._
     return {
-        'char': _("a string"), 'text': _("a string"), 'html': _("a string"),
-        'integer': _("a whole number"), 'float': _("a number"), 'monetary': _("a number"),
-        'boolean': _("true or false"),
-        'date': _("a date (YYYY-MM-DD)"), 'datetime': _("a date and time (ISO 8601)"),
-        'many2one': _("a record id"), 'one2many': _("a list of record ids"), 'many2many': _("a list of record ids"),
-        'binary': _("base64 text"),
-    }.get(field.type, _("a value of type %(type)s", type=field.type))
+        'char': env._("a string"), 'text': env._("a string"), 'html': env._("a string"),
+        'integer': env._("a whole number"), 'float': env._("a number"), 'monetary': env._("a number"),
+        'boolean': env._("true or false"),
+        'date': env._("a date (YYYY-MM-DD)"), 'datetime': env._("a date and time (ISO 8601)"),
+        'many2one': env._("a record id"), 'one2many': env._("a list of record ids"),
+        'many2many': env._("a list of record ids"),
+        'binary': env._("base64 text"),
+    }.get(field.type, env._("a value of type %(type)s", type=field.type))
 
 
 def _utc(moment):

@@ -11,10 +11,10 @@ import hashlib
 import os
 import ssl
 import tempfile
-import typing
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+
 from odoo.tools.translate import LazyTranslate
 
 _lt = LazyTranslate(__name__)
@@ -27,9 +27,9 @@ class TlsError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class TlsSettings:
     verify: bool = True
-    ca_bundle: typing.Optional[str] = None
-    client_cert: typing.Optional[str] = None
-    client_key: typing.Optional[str] = None
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
 
     @classmethod
     def of(cls, config):

@@ -1,9 +1,11 @@
 from . import bj_http_method
+from . import bj_api_sync_config_part
 from . import bj_api_sync_key_value
 from . import bj_api_sync_config
 from . import bj_api_sync_config_stats
 from . import bj_api_sync_config_triggers
 from . import bj_api_sync_config_entry_points
+from . import bj_api_sync_config_capture
 from . import bj_api_sync_config_health
 from . import bj_api_sync_health
 from . import bj_api_sync_config_remote
@@ -18,3 +20,4 @@ from . import bj_api_log
 from . import bj_api_sync_job
 from . import bj_api_sync_token
 from . import ir_actions_server
+from . import base_automation

@@ -1,18 +1,24 @@
+from datetime import timedelta
+
+from babel.dates import format_timedelta
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 from odoo.tools import ormcache
+from odoo.tools.misc import babel_locale_parse
 
 from ..engine import auth, outbox, tls
 from ..engine.outbound import Outbound
 from ..engine.payload import Mapping, MappingError
-from ..engine.profile import DEFAULT_RETRY_SCHEDULE, parse_schedule
+from ..engine.profile import DEFAULT_RETRY_SCHEDULE, Profile, parse_schedule
 from ..engine.request import placeholders
 from ..engine.sandbox import CompiledScript, ScriptError, eval_domain
 from .secret_field import SECRET_TYPES, Secret, SecretText, raise_secret
 
+# Written by the runs of scheduled syncs, read by nothing cached: saving them keeps the caches.
+RUN_STATE_FIELDS = frozenset({'sync_resume_id', 'sync_run_started', 'sync_run_failed', 'last_sync_date'})
 TIMEOUT_RANGES = {'connection_timeout': (1, 60), 'read_timeout': (1, 300)}
 MAX_RETRIES_LIMIT = 10
 
@@ -33,7 +39,7 @@ class BjApiSyncConfig(models.Model):
         help="Out: Odoo sends records to the external API. In: an endpoint of Odoo that external systems call, "
              "/bj_api_sync/v1/<endpoint>, to read and write these records through the mapping.", tracking=True)
     model_id = fields.Many2one(
-        'ir.model', string='Model', required=True, ondelete='cascade',
+        'ir.model', required=True, ondelete='cascade',
         domain=[('transient', '=', False)], help="The Odoo model whose records are sent.", tracking=True)
     model_name = fields.Char(related='model_id.model', store=True, index=True, string='Model Name')
     domain = fields.Char(
@@ -157,6 +163,7 @@ class BjApiSyncConfig(models.Model):
              "'changed records only' sends the records written since then.")
 
     @api.depends('delivery_mode', 'max_retries', 'queue_retry_schedule')
+    @api.depends_context('lang')
     def _compute_retry_summary(self):
         for config in self:
             if config.delivery_mode == 'queued':
@@ -165,12 +172,12 @@ class BjApiSyncConfig(models.Model):
                 except ValueError:
                     config.retry_summary = False
                     continue
-                config.retry_summary = _(
+                config.retry_summary = self.env._(
                     "Up to %(attempts)s attempts per delivery: the first right after commit, then one after "
                     "each wait of the Retry Schedule (%(total)s in all); then the delivery is dead.",
-                    attempts=len(waits) + 1, total=_duration(sum(waits)))
+                    attempts=len(waits) + 1, total=_duration(sum(waits), self.env.lang))
             else:
-                config.retry_summary = _(
+                config.retry_summary = self.env._(
                     "Up to %(attempts)s attempts within the call: the first, then %(retries)s retries with "
                     "exponential backoff (a few seconds); then the request is an error.",
                     attempts=config.max_retries + 1, retries=config.max_retries)
@@ -202,6 +209,12 @@ class BjApiSyncConfig(models.Model):
         return self.env.ref('bj_api_sync.http_method_post', raise_if_not_found=False)
 
 
+    @ormcache('self.id', "self.env.context.get('lang')")
+    def _outbound_profile(self):
+        """The config read for sending (``engine/profile.py``), kept across transactions and workers until
+        the config or one of its parts is saved: reading it costs as much as a small create."""
+        return Profile.read(self.sudo())
+
     @ormcache('self.id')
     def _compiled_mapping(self):
         """The config's mapping compiled (``engine/payload.py``), kept across transactions and workers
@@ -216,11 +229,11 @@ class BjApiSyncConfig(models.Model):
     def _check_http_methods(self):
         for config in self.filtered(lambda c: c.request_type == 'out'):
             if len(config.http_method_ids) != 1:
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '%(config)s: an outbound configuration needs exactly one HTTP method (it has %(count)s).',
                     config=config._label(), count=len(config.http_method_ids)))
             if config.http_method_ids.name == 'GET' and config.is_paginated:
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '%(config)s: GET sends no body, so it cannot send pages of records; '
                     'turn pagination off or use another method.', config=config._label()))
 
@@ -232,11 +245,11 @@ class BjApiSyncConfig(models.Model):
             except LocationParseError:
                 parsed = None
             if not parsed or parsed.scheme not in ('http', 'https') or not parsed.host:
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '%(config)s: the request URL "%(url)s" is not valid; only http:// and https:// URLs are accepted.',
                     config=config._label(), url=config.url or ''))
             if config.is_paginated and placeholders(config.url):
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '%(config)s: URL placeholders are filled from one record, so they cannot be used with pagination.',
                     config=config._label()))
         self._check_http_methods()
@@ -246,13 +259,14 @@ class BjApiSyncConfig(models.Model):
         for config in self:
             for name, (low, high) in TIMEOUT_RANGES.items():
                 if not low <= config[name] <= high:
-                    raise ValidationError(_(
+                    raise ValidationError(self.env._(
                         '%(config)s: %(field)s must be between %(low)s and %(high)s seconds.',
                         config=config._label(), field=self._fields[name].string, low=low, high=high))
             if config.page_size <= 0:
-                raise ValidationError(_('%(config)s: the page size must be greater than 0.', config=config._label()))
+                raise ValidationError(self.env._(
+                    '%(config)s: the page size must be greater than 0.', config=config._label()))
             if not 0 <= config.max_retries <= MAX_RETRIES_LIMIT:
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '%(config)s: max retries must be between 0 and %(limit)s.',
                     config=config._label(), limit=MAX_RETRIES_LIMIT))
 
@@ -263,7 +277,7 @@ class BjApiSyncConfig(models.Model):
             try:
                 self.env[config.model_name]._search(domain)
             except Exception as error:
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '%(config)s: the filter domain is not valid for %(model)s: %(error)s',
                     config=config._label(), model=config.model_name, error=error)) from None
 
@@ -273,13 +287,14 @@ class BjApiSyncConfig(models.Model):
             try:
                 parse_schedule(config.queue_retry_schedule)
             except ValueError as error:
-                raise ValidationError(_('%(config)s: %(error)s', config=config._label(), error=error)) from None
+                raise ValidationError(self.env._(
+                    '%(config)s: %(error)s', config=config._label(), error=error)) from None
 
     @api.constrains('sign_requests', 'signing_secret')
     def _check_signing_secret(self):
         for config in self.filtered('sign_requests'):
             if not config.signing_secret:
-                raise ValidationError(_('%(config)s: signing needs a secret.', config=config._label()))
+                raise ValidationError(self.env._('%(config)s: signing needs a secret.', config=config._label()))
 
     @api.constrains('tls_ca_bundle', 'tls_client_cert', 'tls_client_key')
     def _check_tls(self):
@@ -287,28 +302,30 @@ class BjApiSyncConfig(models.Model):
             try:
                 tls.check(config.tls_ca_bundle, config.tls_client_cert, config.tls_client_key)
             except tls.TlsError as error:
-                raise ValidationError(_('%(config)s: %(error)s', config=config._label(),
-                                        error=self.env._(error.args[0]))) from None
+                raise ValidationError(self.env._('%(config)s: %(error)s', config=config._label(),
+                                                 error=self.env._(error.args[0]))) from None
 
     @api.constrains('auth_type', 'oauth2_token_url', 'oauth2_client_id')
     def _check_oauth2(self):
         for config in self.filtered(lambda c: c.auth_type == 'oauth2'):
             url = (config.oauth2_token_url or '').strip()
             if not url.startswith(('http://', 'https://')) or not config.oauth2_client_id:
-                raise ValidationError(_('%(config)s: OAuth2 needs an http:// or https:// token URL and a client ID.',
-                                        config=config._label()))
+                raise ValidationError(self.env._(
+                    '%(config)s: OAuth2 needs an http:// or https:// token URL and a client ID.',
+                    config=config._label()))
 
     @api.constrains('auth_type', 'api_key_name')
     def _check_api_key_name(self):
         for config in self.filtered(lambda c: c.auth_type == 'api_key'):
             name = (config.api_key_name or '').strip()
             if not name or any(char in name for char in ' :\r\n'):
-                raise ValidationError(_('%(config)s: the API key name "%(name)s" is not a valid header or parameter name.',
-                                        config=config._label(), name=name))
+                raise ValidationError(self.env._(
+                    '%(config)s: the API key name "%(name)s" is not a valid header or parameter name.',
+                    config=config._label(), name=name))
 
     def write(self, values):
-        if {'name', 'model_id', 'line_ids'} & set(values):
-            self.env.registry.clear_cache()  # compiled mappings, see _compiled_mapping
+        if set(values) - RUN_STATE_FIELDS:
+            self.env.registry.clear_cache()  # _outbound_profile, _compiled_mapping and the capture's watches
         result = super().write(values)
         if values.get('queue_paused') is False or values.get('active'):
             outbox.wake_dispatcher(self.env)
@@ -337,7 +354,7 @@ class BjApiSyncConfig(models.Model):
         return {
             'type': 'ir.actions.client',
             'tag': 'display_notification',
-            'params': {'title': _("Test Authentication: %(config)s", config=self.name), 'message': message,
+            'params': {'title': self.env._("Test Authentication: %(config)s", config=self.name), 'message': message,
                        'type': 'success' if success else 'danger', 'sticky': not success},
         }
 
@@ -361,7 +378,7 @@ class BjApiSyncConfig(models.Model):
         self.ensure_one()
         return {
             'type': 'ir.actions.act_window',
-            'name': _("Preview Payload"),
+            'name': self.env._("Preview Payload"),
             'res_model': 'bj.api.sync.preview.wizard',
             'views': [(False, 'form')],
             'target': 'new',
@@ -374,9 +391,11 @@ class BjApiSyncConfig(models.Model):
         return self.env['bj.api.sync.preview.wizard'].create({'config_id': self.id}).action_send_test()
 
 
-def _duration(seconds):
-    """'20 h 36 min', '6 min', '45 s': a total wait, roughly."""
+def _duration(seconds, lang):
+    """'20 hr 36 min', '6 min', '45 sec' in the language ``lang`` (babel's units): a total wait, roughly."""
+    locale = babel_locale_parse(lang or 'en_US')
     hours, minutes = divmod(round(seconds) // 60, 60)
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min" if minutes else f"{round(seconds)} s"
+    parts = [(timedelta(hours=hours), 'hour'), (timedelta(minutes=minutes), 'minute')] if hours or minutes \
+        else [(timedelta(seconds=round(seconds)), 'second')]
+    return ' '.join(format_timedelta(delta, granularity=unit, threshold=10 ** 6, format='short', locale=locale)
+                    for delta, unit in parts if delta or unit == 'second')

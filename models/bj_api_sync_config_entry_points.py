@@ -1,14 +1,14 @@
 import time
 
-from odoo import _, fields, models
-from odoo.tools import split_every
+from odoo import fields, models
 from odoo.exceptions import UserError
+from odoo.tools import split_every
 
 from .. import compat
-from ..engine import after_commit, arguments, cron
+from ..engine import arguments, capture, cron
 from ..engine.logbook import LogBook
 from ..engine.outbound import Outbound
-
+from .ir_actions_server import RULE_RUN
 
 SYNC_BATCH = 20  # records sent between two looks at the clock (one request each when not paginated)
 
@@ -26,9 +26,17 @@ class BjApiSyncConfig(models.Model):
         queued calls store deliveries in this transaction and return their
         ``job_ids``. HTTP and network failures are logged and reported, never
         raised; configuration errors raise UserError.
+
+        Called by the code of an automation rule, it sends nothing at once: the records
+        go through the change capture (one delivery per record per transaction, planned
+        at commit) and the result says ``deferred``.
         """
         config = arguments.outbound_config(self, config_id_ref)
         records = arguments.records_of(config, record_ids)
+        if self.env.context.get(RULE_RUN):
+            queued = config.delivery_mode == 'queued' if queued is None else bool(queued)
+            capture.record(config, records, queued, timeout)
+            return capture.deferred_result(records, queued)
         return Outbound(config, timeout=timeout).call(records, queued=queued)
 
     def _send_from_server_action(self, records):
@@ -39,11 +47,11 @@ class BjApiSyncConfig(models.Model):
         result = self._make_outbound_http_request(records)
         sent = [request for request in result['requests'] if request['success']]
         if result['errors']:
-            message = _("%(sent)s request(s) sent, %(failed)s failed: %(error)s", sent=len(sent),
-                        failed=len(result['errors']), error=result['errors'][0])
+            message = self.env._("%(sent)s request(s) sent, %(failed)s failed: %(error)s", sent=len(sent),
+                                 failed=len(result['errors']), error=result['errors'][0])
         else:
-            message = _("%(sent)s request(s) sent, %(skipped)s record(s) skipped.",
-                        sent=len(sent), skipped=len(result['skipped_ids']))
+            message = self.env._("%(sent)s request(s) sent, %(skipped)s record(s) skipped.",
+                                 sent=len(sent), skipped=len(result['skipped_ids']))
         return {
             'type': 'ir.actions.client',
             'tag': 'display_notification',
@@ -69,7 +77,7 @@ class BjApiSyncConfig(models.Model):
             })
             return
         queued = config.delivery_mode == 'queued' if queued is None else bool(queued)
-        after_commit.enqueue(config, arguments.records_of(config, records), queued=queued)
+        capture.record(config, arguments.records_of(config, records), queued)
 
     def _run_scheduled_sync(self, changed_only=False):
         """Code of scheduled actions created from the config: send every record of the domain

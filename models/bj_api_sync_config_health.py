@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .. import compat
@@ -40,7 +40,7 @@ class BjApiSyncConfig(models.Model):
         string='Next Probe', compute='_compute_health',
         help="While the breaker is open: when one delivery is next sent to test the endpoint.")
     held_until = fields.Datetime(
-        string='Held Until', compute='_compute_health',
+        compute='_compute_health',
         help="The endpoint asked to wait (Retry-After on a 429 or 503): no delivery is sent before then.")
 
     @api.depends('queue_paused')
@@ -65,8 +65,8 @@ class BjApiSyncConfig(models.Model):
         for config in self:
             for name in ('rate_limit', 'max_concurrency', 'failure_threshold', 'auto_pause_hours'):
                 if config[name] < 0:
-                    raise ValidationError(_('%(config)s: %(field)s cannot be negative (0 means no limit).',
-                                            config=config._label(), field=self._fields[name].string))
+                    raise ValidationError(self.env._('%(config)s: %(field)s cannot be negative (0 means no limit).',
+                                                     config=config._label(), field=self._fields[name].string))
 
     def write(self, values):
         result = super().write(values)
@@ -90,17 +90,18 @@ class BjApiSyncConfig(models.Model):
         # As the config's last editor: the logs keep the language they are written in (its own).
         config = self.with_user(editor).sudo().with_context(lang=editor.lang or 'en_US')
         config.queue_paused = True
-        _ = config.env._
         if gone:
-            summary = _("BJ API: %(config)s paused, the endpoint is gone (410)", config=config.name)
-            body = _("The endpoint answered 410 Gone: queued deliveries are paused, none is lost. Fix the URL, "
-                     "then uncheck Pause Deliveries. Last error: %(error)s", error=error or '')
+            summary = config.env._("BJ API: %(config)s paused, the endpoint is gone (410)", config=config.name)
+            body = config.env._(
+                "The endpoint answered 410 Gone: queued deliveries are paused, none is lost. Fix the URL, "
+                "then uncheck Pause Deliveries. Last error: %(error)s", error=error or '')
         else:
-            summary = _("BJ API: %(config)s paused after failing for %(hours)s hours",
-                        config=config.name, hours=config.auto_pause_hours)
-            body = _("Every attempt has failed for %(hours)s hours: queued deliveries are paused, none is lost. "
-                     "When the endpoint works again, uncheck Pause Deliveries. Last error: %(error)s",
-                     hours=config.auto_pause_hours, error=error or '')
+            summary = config.env._("BJ API: %(config)s paused after failing for %(hours)s hours",
+                                   config=config.name, hours=config.auto_pause_hours)
+            body = config.env._(
+                "Every attempt has failed for %(hours)s hours: queued deliveries are paused, none is lost. "
+                "When the endpoint works again, uncheck Pause Deliveries. Last error: %(error)s",
+                hours=config.auto_pause_hours, error=error or '')
         config.message_post(body=body, author_id=self.env.ref('base.partner_root').id)
         administrators = compat.group_users(self.env.ref('base.group_system').sudo()).filtered(
             lambda user: user.active and not user.share and not user._is_superuser())

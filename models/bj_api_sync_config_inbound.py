@@ -1,6 +1,6 @@
 import re
 
-from odoo import SUPERUSER_ID, _, api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import ormcache
 
@@ -73,34 +73,37 @@ class BjApiSyncConfig(models.Model):
     def _check_endpoint(self):
         for config in self.filtered(lambda c: c.request_type == 'in'):
             if not ENDPOINT_PATTERN.match(config.endpoint or ''):
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '%(config)s: the endpoint "%(endpoint)s" may hold only lowercase letters, digits, - and _.',
                     config=config._label(), endpoint=config.endpoint or ''))
             if config.active and self.search_count([
                     ('id', '!=', config.id), ('request_type', '=', 'in'), ('endpoint', '=', config.endpoint)]):
-                raise ValidationError(_('%(config)s: another active inbound configuration has the endpoint "%(endpoint)s".',
-                                        config=config._label(), endpoint=config.endpoint))
+                raise ValidationError(self.env._(
+                    '%(config)s: another active inbound configuration has the endpoint "%(endpoint)s".',
+                    config=config._label(), endpoint=config.endpoint))
 
     @api.constrains('request_type', 'http_method_ids', 'inbound_user_id', 'auth_type', 'page_size')
     def _check_inbound(self):
         for config in self.filtered(lambda c: c.request_type == 'in'):
             methods = config.http_method_ids.mapped('name')
             if not methods or set(methods) - set(INBOUND_METHODS):
-                raise ValidationError(_('%(config)s: an inbound configuration allows one or more of %(methods)s.',
-                                        config=config._label(), methods=', '.join(INBOUND_METHODS)))
+                raise ValidationError(self.env._(
+                    '%(config)s: an inbound configuration allows one or more of %(methods)s.',
+                    config=config._label(), methods=', '.join(INBOUND_METHODS)))
             if not config.inbound_user_id or config.inbound_user_id.id == SUPERUSER_ID:
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '%(config)s: choose the user the endpoint runs as (not the superuser, who bypasses '
                     'access rights and record rules).', config=config._label()))
             if config.auth_type == 'oauth2':
-                raise ValidationError(_('%(config)s: an inbound endpoint takes no OAuth2; choose None, Basic Auth, '
-                                        'Bearer Token or API Key.', config=config._label()))
+                raise ValidationError(self.env._(
+                    '%(config)s: an inbound endpoint takes no OAuth2; choose None, Basic Auth, '
+                    'Bearer Token or API Key.', config=config._label()))
             if config.page_size > MAX_LIMIT:
-                raise ValidationError(_('%(config)s: an endpoint lists at most %(limit)s records per page.',
-                                        config=config._label(), limit=MAX_LIMIT))
+                raise ValidationError(self.env._('%(config)s: an endpoint lists at most %(limit)s records per page.',
+                                                 config=config._label(), limit=MAX_LIMIT))
 
     @api.constrains('model_id', 'line_ids', 'request_type')
-    def _check_mapping(self):
+    def _check_mapping(self):  # pylint: disable=missing-return  # a constraint returns nothing
         super()._check_mapping()
         for config in self.filtered(lambda c: c.request_type == 'in'):
             try:

@@ -1,10 +1,11 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 
 class BjApiSyncConfigLine(models.Model):
     """One key of the payload and where its value comes from."""
     _name = 'bj.api.sync.config.line'
+    _inherit = ['bj.api.sync.config.part']
     _description = 'BJ API Field Mapping Line'
     _order = 'sequence, id'
     _rec_name = 'api_key'
@@ -75,11 +76,9 @@ class BjApiSyncConfigLine(models.Model):
             if 'field_id' not in vals and vals.get('field_path') and vals.get('config_id'):
                 model_name = self.env['bj.api.sync.config'].browse(vals['config_id']).model_name
                 vals['field_id'] = self._path_field(model_name, vals['field_path']).id
-        self.env.registry.clear_cache()  # compiled mappings (bj.api.sync.config._compiled_mapping)
         return super().create(vals_list)
 
     def write(self, vals):
-        self.env.registry.clear_cache()
         result = super().write(vals)
         if 'field_path' in vals and 'field_id' not in vals:
             for line in self:
@@ -87,10 +86,6 @@ class BjApiSyncConfigLine(models.Model):
                 if line.field_id != field:
                     line.field_id = field
         return result
-
-    def unlink(self):
-        self.env.registry.clear_cache()
-        return super().unlink()
 
     @api.depends('value_type', 'python_code', 'constant_value')
     def _compute_value_text(self):
@@ -108,11 +103,11 @@ class BjApiSyncConfigLine(models.Model):
     def _check_line(self):
         for line in self:
             if line.value_type in ('plain', 'relational') and not (line.field_path or '').strip():
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     'BJ API config "%(config)s", mapping line "%(key)s": choose a field or write a field path.',
                     config=line.config_id.name, key=line.api_key))
             if any(not part.strip() for part in line.api_key.split('.')):
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     'BJ API config "%(config)s": the API key "%(key)s" has an empty part.',
                     config=line.config_id.name, key=line.api_key))
         self.config_id._check_mapping()
@@ -122,6 +117,6 @@ class BjApiSyncConfigLine(models.Model):
         for config in self.config_id:
             identifiers = config.line_ids.filtered('is_identifier')
             if len(identifiers) > 1:
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     'BJ API config "%(config)s": only one mapping line can be the identifier (%(keys)s are).',
                     config=config.name, keys=', '.join(identifiers.mapped('api_key'))))

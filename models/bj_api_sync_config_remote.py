@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
 
@@ -50,7 +50,7 @@ class BjApiSyncConfig(models.Model):
         return {
             'type': 'ir.actions.act_window',
             'domain': [('scope', '=', self._remote_scope())],
-            'name': _('Remote IDs'),
+            'name': self.env._('Remote IDs'),
             'res_model': 'bj.api.sync.link',
             'view_mode': 'list,form',
         }
@@ -60,14 +60,14 @@ class BjApiSyncConfig(models.Model):
         for config in self.filtered('fallback_config_id'):
             fallback = config.fallback_config_id
             if fallback.model_id != config.model_id:
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '%(config)s: the fallback configuration "%(fallback)s" sends %(other)s records, not %(model)s.',
                     config=config._label(), fallback=fallback.name, other=fallback.model_name,
                     model=config.model_name))
             seen = config
             while fallback:
                 if fallback in seen:
-                    raise ValidationError(_(
+                    raise ValidationError(self.env._(
                         '%(config)s: its fallback configurations lead back to "%(fallback)s" (a loop).',
                         config=config._label(), fallback=fallback.name))
                 seen |= fallback
@@ -75,29 +75,30 @@ class BjApiSyncConfig(models.Model):
 
     def action_create_sync_companions(self):
         """From a POST configuration: its update (PUT, or PATCH with ``update_method`` in the context)
-        and DELETE companions, in the same scope with the same mapping, and the automation rules that
-        wire them: creation and update go to the update configuration, which falls back to this one;
-        deletion goes to the DELETE configuration."""
+        and DELETE companions, in the same scope with the same mapping, wired by the change capture:
+        creation and update go to the update configuration, which falls back to this one; deletion
+        goes to the DELETE configuration."""
         self.ensure_one()
         if self.http_method_ids.name != 'POST' or not self.remote_id_path:
-            raise UserError(_('%(config)s: companions are made from a POST configuration with a Remote ID Path '
-                              '(where the created object\'s id is in the answer).', config=self._label()))
+            raise UserError(self.env._(
+                '%(config)s: companions are made from a POST configuration with a Remote ID Path '
+                '(where the created object\'s id is in the answer).', config=self._label()))
         self.remote_id_scope = self._remote_scope()
         item_url = f"{(self.url or '').rstrip('/')}/{{remote_id}}"
         update_method = self.env.context.get('update_method', 'PUT')
+        no_capture = {'sync_on_create': False, 'sync_on_update': False, 'sync_on_delete': False}
         update = self.copy({
-            'name': _('%(name)s (update)', name=self.name), 'url': item_url, 'fallback_config_id': self.id,
+            **no_capture, 'sync_on_create': True, 'sync_on_update': True,
+            'name': self.env._('%(name)s (update)', name=self.name), 'url': item_url, 'fallback_config_id': self.id,
             'skip_unchanged': True, 'http_method_ids': [Command.set(self._http_method(update_method).ids)]})
         delete = self.copy({
-            'name': _('%(name)s (delete)', name=self.name), 'url': item_url, 'remote_id_path': False,
+            **no_capture, 'sync_on_delete': True,
+            'name': self.env._('%(name)s (delete)', name=self.name), 'url': item_url, 'remote_id_path': False,
             'fallback_config_id': False,
             'response_line_ids': [Command.clear()], 'http_method_ids': [Command.set(self._http_method('DELETE').ids)]})
-        Wizard = self.env['bj.api.sync.trigger.wizard']
-        for config, trigger in ((update, 'on_create_or_write'), (delete, 'on_unlink')):
-            Wizard.create({'config_id': config.id, 'kind': 'automation', 'trigger': trigger}).action_create()
         return {
             'type': 'ir.actions.act_window',
-            'name': _('Remote IDs: %(scope)s', scope=self.remote_id_scope),
+            'name': self.env._('Remote IDs: %(scope)s', scope=self.remote_id_scope),
             'res_model': self._name,
             'view_mode': 'list,form',
             'domain': [('id', 'in', (self | update | delete).ids)],

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 
 class BjApiSyncConfig(models.Model):
@@ -47,23 +47,23 @@ class BjApiSyncConfig(models.Model):
         }
 
     def action_open_crons(self):
-        return self._open_list('ir.cron', self.cron_ids, _("Scheduled Actions"))
+        return self._open_list('ir.cron', self.cron_ids, self.env._("Scheduled Actions"))
 
     def action_open_automations(self):
-        return self._open_list('base.automation', self.automation_ids, _("Automation Rules"))
+        return self._open_list('base.automation', self.automation_ids, self.env._("Automation Rules"))
 
     def action_open_server_actions(self):
-        return self._open_list('ir.actions.server', self.server_action_ids, _("Server Actions"))
+        return self._open_list('ir.actions.server', self.server_action_ids, self.env._("Server Actions"))
 
     def action_create_trigger(self):
         """Open the wizard that creates a scheduled action, automation rule or server action."""
         self.ensure_one()
         kind = self.env.context.get('trigger_kind', 'cron')
-        titles = {'cron': _("Create Scheduled Action"), 'automation': _("Create Automation Rule"),
-                  'action': _("Create Server Action")}
+        titles = {'cron': self.env._("Create Scheduled Action"), 'automation': self.env._("Create Automation Rule"),
+                  'action': self.env._("Create Server Action")}
         return {
             'type': 'ir.actions.act_window',
-            'name': titles.get(kind, _("Create Trigger")),
+            'name': titles.get(kind, self.env._("Create Trigger")),
             'res_model': 'bj.api.sync.trigger.wizard',
             'view_mode': 'form',
             'target': 'new',

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 
@@ -20,7 +20,7 @@ class BjApiSyncHeader(models.Model):
                 try:
                     (text or '').encode('latin-1')
                 except UnicodeEncodeError:
-                    raise ValidationError(_(
+                    raise ValidationError(self.env._(
                         'BJ API config "%(config)s": header "%(key)s" has characters HTTP headers cannot carry '
                         '(only Latin-1 is allowed): write "%(text)s" in ASCII or percent-encode it.',
                         config=header.config_id.name, key=(header.key or '').strip(), text=text)) from None

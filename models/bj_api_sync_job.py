@@ -1,6 +1,6 @@
 import uuid
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools.sql import create_index
 
@@ -59,7 +59,7 @@ class BjApiSyncJob(models.Model):
     last_error = fields.Text(readonly=True, copy=False)
     done_at = fields.Datetime(readonly=True, copy=False)
     # Indexed: deleting many jobs (the daily clean-up) checks this reference for each one.
-    replay_of_id = fields.Many2one('bj.api.sync.job', string='Replay Of', readonly=True, ondelete='set null',
+    replay_of_id = fields.Many2one('bj.api.sync.job', readonly=True, ondelete='set null',
                                    index='btree_not_null')
     log_ids = fields.One2many('bj.api.log', 'job_id', string='Attempt Logs')
 
@@ -83,7 +83,7 @@ class BjApiSyncJob(models.Model):
         """Failed or dead deliveries get a fresh series of attempts, starting now."""
         jobs = self.filtered(lambda job: job.state in (FAILED, DEAD))
         if not jobs:
-            raise UserError(_("Only failed or dead deliveries can be retried."))
+            raise UserError(self.env._("Only failed or dead deliveries can be retried."))
         for job in jobs:
             job.write({'state': PENDING, 'attempts': 0, 'next_attempt_at': self.env.cr.now(), 'last_error': False,
                        'max_attempts': len(parse_schedule(job.config_id.queue_retry_schedule)) + 1})
@@ -94,10 +94,10 @@ class BjApiSyncJob(models.Model):
         """Send a delivered job again, as a new delivery with its own idempotency key."""
         jobs = self.filtered(lambda job: job.state == DONE)
         if not jobs:
-            raise UserError(_("Only delivered (done) jobs can be replayed."))
+            raise UserError(self.env._("Only delivered (done) jobs can be replayed."))
         replays = self.browse()
         for job in jobs:
-            replays |= job.copy({'replay_of_id': job.id, 'name': _("Replay of %s", job.name)})
+            replays |= job.copy({'replay_of_id': job.id, 'name': self.env._("Replay of %s", job.name)})
         outbox.wake_dispatcher(self.env)
         if len(replays) == 1:
             return {'type': 'ir.actions.act_window', 'res_model': self._name, 'res_id': replays.id, 'view_mode': 'form'}

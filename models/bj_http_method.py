@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from .. import compat
@@ -20,8 +20,8 @@ class BjHttpMethod(models.Model):
         configs = self.env['bj.api.sync.config'].sudo().with_context(active_test=False).search(
             [('http_method_ids', 'in', self.ids)])
         for method in self:
-            users = configs.filtered(lambda config: method in config.http_method_ids)
+            users = configs.filtered(lambda config, method=method: method in config.http_method_ids)
             if users:
-                raise UserError(_(
+                raise UserError(self.env._(
                     'The HTTP method %(method)s cannot be deleted: the API configuration(s) %(configs)s use it.',
                     method=method.name, configs=', '.join(f'"{name}"' for name in users.mapped('name'))))

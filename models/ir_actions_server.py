@@ -2,6 +2,10 @@ from odoo import fields, models
 
 from ..engine.sandbox import time_values
 
+# In the context while an automation rule's actions run: their _make_outbound_http_request calls
+# go through the change capture (engine/capture.py) instead of sending at once.
+RULE_RUN = 'bj_api_sync_rule_run'
+
 
 class IrActionsServer(models.Model):
     _inherit = 'ir.actions.server'
@@ -9,6 +13,11 @@ class IrActionsServer(models.Model):
     bj_api_config_id = fields.Many2one(
         'bj.api.sync.config', string='BJ API Configuration', ondelete='cascade', index='btree_not_null',
         help="The API configuration this action (or its scheduled action / automation rule) sends through.")
+
+    def run(self):
+        if not self.env.context.get(RULE_RUN) and any(action.base_automation_id for action in self.sudo()):
+            return super(IrActionsServer, self.with_context(**{RULE_RUN: True})).run()
+        return super().run()
 
     def _get_eval_context(self, action=None):
         """Actions and crons on API configurations get the guide's names (docs/reference.md, "Triggers").

@@ -101,6 +101,27 @@ _ensure_venv() {
 }
 ensure_venv() { locked _ensure_venv; }
 
+# The linters and whool (scripts/lint, scripts/wheel-check) have a virtualenv of their own, pinned by
+# scripts/lint-requirements.txt and rebuilt when that file changes.
+LINT_REQUIREMENTS="$REPO_ROOT/scripts/lint-requirements.txt"
+LINT_VENV="${BJ_LINT_VENV:-$BJ_CACHE/venv-lint}"
+_ensure_lint_venv() {
+  local stamp
+  stamp="$({ cat "$LINT_REQUIREMENTS"; "$BJ_PYTHON" -V; } | sha256sum | cut -c1-16)"
+  if [ "$(cat "$LINT_VENV/.bj-stamp" 2>/dev/null)" = "$stamp" ]; then
+    log "lint venv: reusing $LINT_VENV"
+    return 0
+  fi
+  log "lint venv: building $LINT_VENV"
+  rm -rf "$LINT_VENV"
+  "$BJ_PYTHON" -m venv "$LINT_VENV"
+  "$LINT_VENV/bin/pip" install --disable-pip-version-check --progress-bar off -r "$LINT_REQUIREMENTS" \
+    >"$BJ_CACHE/pip-lint.log" 2>&1 \
+    || { tail -n 30 "$BJ_CACHE/pip-lint.log" >&2; die "lint venv: pip install failed (full log: $BJ_CACHE/pip-lint.log)"; }
+  echo "$stamp" >"$LINT_VENV/.bj-stamp"
+}
+ensure_lint_venv() { locked _ensure_lint_venv; }
+
 as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$BJ_PGPORT" "$@"; }
 

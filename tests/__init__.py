@@ -18,3 +18,4 @@ from . import test_auth
 from . import test_flow_control
 from . import test_remote_ids
 from . import test_inbound
+from . import test_capture

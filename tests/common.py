@@ -7,9 +7,8 @@ import json
 import socket
 import threading
 import time
-from urllib.parse import parse_qsl, urlsplit
-
 from unittest.mock import patch
+from urllib.parse import parse_qsl, urlsplit
 
 import odoo.tests.common
 from odoo.tests import TransactionCase
@@ -101,7 +100,7 @@ class FakeApi:
                     self.end_headers()
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (read timeout): nothing to answer
+                    return  # the client gave up (read timeout): nothing to answer
                 finally:
                     api._answered()
 

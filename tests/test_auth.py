@@ -237,10 +237,8 @@ class TestOAuth2(BjApiCase):
 
     def test_an_expired_token_is_renewed(self):
         config = self.oauth_config()
+        self.tokens.default = Reply(200, {'access_token': 'access-token-1', 'expires_in': 30})
         self.call(config)
-        self.env['bj.api.sync.token'].sudo().search([]).write(
-            {'expires_at': datetime.datetime.utcnow() + datetime.timedelta(seconds=30)})
-        self.env.flush_all()
         self.tokens.default = Reply(200, {'access_token': 'access-token-2', 'expires_in': 3600})
         self.call(config)
         self.assertEqual(len(self.tokens.received), 2)

@@ -9,7 +9,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..engine import auth
-from ..engine.profile import Profile
+from ..engine.outbound import Outbound
 from .common import BjApiCase, FakeApi, Reply, free_port_url
 
 SECRET_FIELDS = ('auth_password', 'bearer_token', 'signing_secret')
@@ -128,6 +128,12 @@ class TestEngineDefects(BjApiCase):
         self.assertIn('3', config.retry_summary)
         config.write({'delivery_mode': 'queued', 'queue_retry_schedule': '1m, 5m, 30m'})
         self.assertIn('4', config.retry_summary)
+        self.assertIn('36 min', config.retry_summary)
+        self.env['res.lang']._activate_lang('uk_UA')
+        config.queue_retry_schedule = '1m, 5m, 30m, 20h'
+        self.assertIn('20 год 36 хв', config.with_context(lang='uk_UA').retry_summary,
+                      "durations in the user's language")
+        config.queue_retry_schedule = '1m, 5m, 30m'
         result = config._make_outbound_http_request(self.partner, config.id)
         job = self.env['bj.api.sync.job'].browse(result['job_ids'])
         # The delivery says what the config says: the first attempt and one per wait.
@@ -209,13 +215,13 @@ class TestFrontDoor(BjApiCase):
         """Entry point, scheduled sync, automation after commit, outbox, preview and Send Test."""
         config = self.make_config(lines=[('name', 'name')], domain=f"[('id', '=', {self.partner.id})]")
         profiles = []
-        real_read = Profile.read.__func__
+        real_init = Outbound.__init__
 
-        def spy(cls, config, timeout=None):
+        def spy(outbound, config, *args, **kwargs):
             profiles.append(config.id)
-            return real_read(cls, config, timeout)
+            return real_init(outbound, config, *args, **kwargs)
 
-        with patch.object(Profile, 'read', classmethod(spy)):
+        with patch.object(Outbound, '__init__', spy):
             config._make_outbound_http_request(self.partner, config.id)
             config._run_scheduled_sync()
             config._send_from_automation(self.partner)

@@ -10,13 +10,13 @@ from odoo.tests import tagged
 from .common import BjApiCase, Reply
 
 # Крок 6: the mapping table. (Odoo field, external API key, value type)
-GUIDE_MAPPING = [
+GUIDE_MAPPING = (
     ('name', 'full_name', 'plain'),
     ('email', 'email_address', 'plain'),
     ('phone', 'contact_number', 'plain'),
     ('id', 'external_id', 'plain'),
     ('partner_id.name', 'company_name', 'relational'),
-]
+)
 # Крок 7: the headers tab.
 GUIDE_HEADERS = [
     ('Content-Type', 'application/json'),

@@ -50,9 +50,8 @@ class LateApi(FakeApi):
 
     def stop(self):
         if self.started:
-            super().stop()
-        else:
-            self.server.server_close()
+            return super().stop()
+        return self.server.server_close()
 
 
 class OutboxCase(BjApiCase):
@@ -247,14 +246,11 @@ class TestOutboxBasics(OutboxCase):
 
     def test_rollback_after_enqueue_sends_nothing(self):
         triggers = self.triggers()
-        try:
-            with self.env.cr.savepoint():
-                jobs = self.queue(self.partner('Rolled back'))
-                self.assertTrue(jobs)
-                self.env.flush_all()
-                raise RuntimeError("the caller's operation fails after queuing")
-        except RuntimeError:
-            pass
+        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
+            jobs = self.queue(self.partner('Rolled back'))
+            self.assertTrue(jobs)
+            self.env.flush_all()
+            raise RuntimeError("the caller's operation fails after queuing")
         self.env.invalidate_all()
         self.assertFalse(self.Job.search([('config_id', '=', self.config.id)]))
         self.assertEqual(self.triggers(), triggers)

@@ -45,8 +45,9 @@ class RestApi(FakeApi):
         return Reply(200, {'id': match.group(1), 'status': 'updated'})
 
     def reset(self):
-        super().reset()
+        result = super().reset()
         self.contacts = {}
+        return result
 
 
 class RemoteCase(BjApiCase):
@@ -272,7 +273,7 @@ class TestRemoteIds(RemoteCase):
         self.update_config._make_outbound_http_request(partner)
         self.assertEqual(self.api.received[-1].json['crm_id'], '1')
 
-    def test_one_click_creates_the_companions_and_their_rules(self):
+    def test_one_click_creates_the_companions_synced_by_the_capture(self):
         post = self.create_config.copy({'name': 'CRM one click', 'remote_id_scope': False})
         action = post.action_create_sync_companions()
         configs = self.env['bj.api.sync.config'].search(action['domain'])
@@ -283,8 +284,10 @@ class TestRemoteIds(RemoteCase):
         self.assertEqual((update.fallback_config_id, update.skip_unchanged), (post, True))
         self.assertEqual(set(configs.mapped('remote_id_scope')), {post._remote_scope()})
         self.assertEqual(update.line_ids.mapped('api_key'), post.line_ids.mapped('api_key'))
-        self.assertEqual(update.automation_ids.trigger, 'on_create_or_write')
-        self.assertEqual(delete.automation_ids.trigger, 'on_unlink')
+        self.assertFalse(configs.automation_ids, "the change capture wires them, not automation rules")
+        self.assertEqual((update.sync_on_create, update.sync_on_update, update.sync_on_delete), (True, True, False))
+        self.assertEqual((delete.sync_on_create, delete.sync_on_update, delete.sync_on_delete), (False, False, True))
+        self.assertEqual(set(update.sync_field_ids.mapped('name')), {'name', 'email', 'ref'})
 
         partner = self.env['res.partner'].create({'name': 'Sync One Click', 'email': 'one@example.com'})
         self.commit()

@@ -5,7 +5,7 @@ finished as it would be sent, secrets masked); this wizard only shows it.
 """
 import dataclasses
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..engine import arguments
@@ -70,7 +70,7 @@ class BjApiSyncPreviewWizard(models.TransientModel):
         if not self.config_id:
             return values
         if not self.res_id:
-            values['preview_notice'] = _(
+            values['preview_notice'] = self.env._(
                 "Pick a sample record of %(model)s to preview its request.", model=self.res_model or '')
             return values
         try:
@@ -106,14 +106,14 @@ class BjApiSyncPreviewWizard(models.TransientModel):
                 preview_body=redact.text(pretty_json(request.body.decode())) if request.body else False,
             )
             if not request.body:
-                notices.append(_("%(method)s sends no body: the payload's keys are in the URL's query string.",
-                                 method=request.method))
+                notices.append(self.env._("%(method)s sends no body: the payload's keys are in the URL's query string.",
+                                          method=request.method))
             if config.is_paginated:
-                notices.append(_(
+                notices.append(self.env._(
                     "Paginated: each request carries up to %(size)s records as a JSON array; "
                     "this preview shows the page holding the sample record only.", size=config.page_size))
         if not config.active:
-            notices.append(_("Unarchive the configuration to preview and send its requests."))
+            notices.append(self.env._("Unarchive the configuration to preview and send its requests."))
         values['preview_error'] = '\n'.join(errors) or False
         values['preview_notice'] = '\n'.join(notices) or False
         return values
@@ -128,12 +128,12 @@ class BjApiSyncPreviewWizard(models.TransientModel):
         if fallback:
             sender = outbound.fallback()
             planned = list(sender.plan(records))
-            notice = _('No remote id in scope %(scope)s yet: the record goes through the fallback '
-                       'configuration "%(fallback)s".', scope=remote.scope, fallback=sender.profile.name)
+            notice = self.env._('No remote id in scope %(scope)s yet: the record goes through the fallback '
+                                'configuration "%(fallback)s".', scope=remote.scope, fallback=sender.profile.name)
             return (planned[0] if planned else resolved), sender, notice
         if remote.needs_remote_id:
-            return resolved, outbound, _("Remote id in scope %(scope)s: %(remote_id)s.", scope=remote.scope,
-                                         remote_id=resolved.url_values[REMOTE_ID])
+            return resolved, outbound, self.env._("Remote id in scope %(scope)s: %(remote_id)s.", scope=remote.scope,
+                                                  remote_id=resolved.url_values[REMOTE_ID])
         return resolved, outbound, None
 
     def _outbound_and_records(self):
@@ -145,7 +145,7 @@ class BjApiSyncPreviewWizard(models.TransientModel):
         """Send the sample record's request now (one attempt, no retry), notify the outcome and open its log."""
         self.ensure_one()
         if not self.res_id:
-            raise UserError(_(
+            raise UserError(self.env._(
                 "%(config)s: no record of %(model)s matches the filter domain; open Preview Payload to pick a "
                 "sample record.", config=self.config_id._label(), model=self.res_model))
         outbound, records = self._outbound_and_records()
@@ -157,14 +157,14 @@ class BjApiSyncPreviewWizard(models.TransientModel):
         elif result['errors']:
             kind, message = 'danger', result['errors'][0]
         else:
-            kind, message = 'success', _(
+            kind, message = 'success', self.env._(
                 "%(method)s %(url)s answered HTTP %(status)s in %(duration)s ms.",
                 method=log.http_method, url=log.url, status=log.response_status_code, duration=log.duration_ms)
         return {
             'type': 'ir.actions.client',
             'tag': 'display_notification',
             'params': {
-                'title': _("Send Test: %(config)s", config=config.name),
+                'title': self.env._("Send Test: %(config)s", config=config.name),
                 'message': message,
                 'type': kind,
                 'sticky': kind == 'danger',

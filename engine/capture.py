@@ -1,0 +1,341 @@
+"""Change capture: the one path of every send that a record change causes.
+
+Three kinds of callers hand their changes to it, and all get the same behaviour:
+
+* the native capture: configs with *Sync on* create, update or delete. The models they
+  watch get their ``create``, ``write``, ``_compute_field_value`` and ``unlink`` hooked
+  by ``register()``, as ``base_automation`` hooks them for its rules (and together
+  with them: see ``models/base_automation.py``);
+* the automation rules made by the config form (``_send_from_automation``);
+* ``_make_outbound_http_request`` called by the code of an automation rule, such as a
+  rule written by hand as the user guide shows.
+
+Within one transaction a config delivers each record once. The delivery is planned at
+precommit from the record's final state; the config's domain is evaluated then.
+Queued deliveries become jobs in the committing transaction (one INSERT). Immediate
+ones are sent right after the commit, in a transaction of their own. Nothing is sent
+for a rollback, and a network failure cannot undo the user's change.
+
+Records whose response values are being written back are never captured again
+(``remote.written_back``), so a write-back cannot loop through any of the three paths.
+
+A record deleted in the transaction is sent with the payload it had before the unlink.
+The native capture takes that payload in its unlink hook. A rule call takes it at every
+call, since a rule cannot know whether the record will be deleted later.
+"""
+import collections
+import dataclasses
+import logging
+
+from odoo import SUPERUSER_ID, api
+from odoo.exceptions import MissingError
+
+from .outbound import Outbound
+from .planning import Planned
+from .remote import written_back
+
+_logger = logging.getLogger(__name__)
+_CAPTURED = 'bj_api_sync.captured'
+
+CREATE, UPDATE, DELETE = 'create', 'update', 'delete'
+HOOKED_METHODS = ('create', 'write', '_compute_field_value', 'unlink')
+
+
+@dataclasses.dataclass(frozen=True)
+class Watch:
+    """What one config's native capture watches on its model."""
+    config_id: int
+    queued: bool
+    events: frozenset             # of CREATE, UPDATE, DELETE
+    fields: frozenset = None      # an update sends when one of these changes; None: any stored field
+
+
+@dataclasses.dataclass
+class _Pending:
+    """One config's records in this transaction: their ids (in order), snapshots and front door."""
+    record_ids: dict = dataclasses.field(default_factory=dict)
+    snapshots: dict = dataclasses.field(default_factory=dict)
+    outbound: Outbound = None
+    timeout: object = None
+
+
+class _Transaction:
+    """What one transaction captured: pending deliveries per (config id, queued), and the records it
+    created per model (an update of those is part of their creation)."""
+
+    def __init__(self):
+        self.pending = {}
+        self.created = collections.defaultdict(set)
+
+    def entry(self, config_id, queued, timeout=None):
+        entry = self.pending.get((config_id, queued))
+        if entry is None:
+            entry = self.pending[(config_id, queued)] = _Pending(timeout=timeout)
+        return entry
+
+    def outbound(self, env, entry, config_id):
+        if entry.outbound is None:
+            config = env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
+            entry.outbound = Outbound(config, timeout=entry.timeout)
+        return entry.outbound
+
+
+def _transaction(cr):
+    captured = cr.precommit.data.get(_CAPTURED)
+    if captured is None:
+        captured = cr.precommit.data[_CAPTURED] = _Transaction()
+        cr.precommit.add(lambda: _prepare(cr))
+    return captured
+
+
+def _superuser(env):
+    return env if env.su and env.uid == SUPERUSER_ID else api.Environment(env.cr, SUPERUSER_ID, {})
+
+
+def _not_written_back(records):
+    skip = written_back(records.env)
+    return records.filtered(lambda record: (record._name, record.id) not in skip) if skip else records
+
+
+# Rule calls -------------------------------------------------------------------------------------
+
+def record(config, records, queued, timeout=None):
+    """A rule call: deliver ``records`` through ``config`` (a superuser record) when the transaction
+    commits. The payload is snapshotted now, for a record deleted before the commit."""
+    # Records of an onchange (new, without an id) have nothing to send.
+    records = _not_written_back(records.filtered('id'))
+    if not records:
+        return
+    entry = _transaction(config.env.cr).entry(config.id, queued, timeout)
+    entry.record_ids.update(dict.fromkeys(records.ids))
+    try:
+        entry.outbound = entry.outbound or Outbound(config, timeout=timeout)
+        entry.snapshots.update(entry.outbound.planner.snapshot(records))
+    except Exception:  # noqa: BLE001 - best effort: the same error is reported when the records are planned
+        _logger.debug("%s: no snapshot of %s", config.name, records, exc_info=True)
+
+
+def deferred_result(records, queued):
+    """What ``_make_outbound_http_request`` returns for a call it captured (docs/reference.md)."""
+    return {'success': True, 'deferred': True, 'queued': queued, 'record_ids': records.ids,
+            'status_code': None, 'response': None, 'log_ids': [], 'errors': [], 'requests': [],
+            'skipped_ids': [], 'job_ids': []}
+
+
+# Native capture ---------------------------------------------------------------------------------
+
+def _watches(records, event):
+    """The watches of ``event`` on the model of ``records`` (cached by the config model)."""
+    watches = records.env['bj.api.sync.config']._capture_watches().get(records._name, ())
+    return [watch for watch in watches if event in watch.events]
+
+
+def _capture(records, watches):
+    records = _not_written_back(records)
+    if not records:
+        return None
+    captured = _transaction(records.env.cr)
+    for watch in watches:
+        captured.entry(watch.config_id, watch.queued).record_ids.update(dict.fromkeys(records.ids))
+    return captured
+
+
+def created(records):
+    captured = _capture(records, _watches(records, CREATE))
+    if captured is None and _watches(records, UPDATE):
+        captured = _transaction(records.env.cr)
+    if captured is not None:
+        captured.created[records._name].update(records.ids)
+
+
+def _updatable(records):
+    """``records`` less those created in this transaction (their creation is what is sent, if anything)."""
+    captured = records.env.cr.precommit.data.get(_CAPTURED)
+    created_ids = captured.created.get(records._name) if captured else None
+    records = records.filtered('id')
+    return records.filtered(lambda record: record.id not in created_ids) if created_ids else records
+
+
+def before_update(records, names):
+    """Before ``names`` change on ``records``: what to compare after, or None when no watch cares."""
+    watches = _watches(records, UPDATE)
+    if not watches or not records:
+        return None
+    fields_ = records._fields
+    names = {name for name in names if name in fields_ and fields_[name].store}
+    relevant = [(watch, names if watch.fields is None else names & watch.fields) for watch in watches]
+    relevant = [(watch, watched) for watch, watched in relevant if watched]
+    records = _updatable(records)
+    if not relevant or not records:
+        return None
+    read = set().union(*(watched for _watch, watched in relevant))
+    records = records.sudo()
+    old = {record.id: {name: record[name] for name in read} for record in records}
+    return records, relevant, old
+
+
+def after_update(before):
+    """After the change: capture, per watch, the records whose watched values differ."""
+    if before is None:
+        return
+    records, relevant, old = before
+    for watch, watched in relevant:
+        changed = records.browse([record.id for record in records
+                                  if any(record[name] != old[record.id][name] for name in watched)])
+        if changed:
+            _capture(changed, [watch])
+
+
+def before_delete(records):
+    """Before an unlink: capture the deletion for the watches of DELETE, and take the payload of every
+    record pending for this model, which the precommit plans after the record is gone."""
+    watches = records.env['bj.api.sync.config']._capture_watches().get(records._name, ())
+    if not watches or not records:
+        return
+    deleted = [watch for watch in watches if DELETE in watch.events]
+    if deleted:
+        _capture(records, deleted)
+    captured = records.env.cr.precommit.data.get(_CAPTURED)
+    if captured is None:
+        return
+    env = _superuser(records.env)
+    ids = set(records.ids)
+    for (config_id, _queued), entry in captured.pending.items():
+        pending = [record_id for record_id in entry.record_ids if record_id in ids]
+        if not pending or not any(watch.config_id == config_id for watch in watches):
+            continue
+        try:
+            outbound = captured.outbound(env, entry, config_id)
+            if outbound.profile.model == records._name:
+                entry.snapshots.update(outbound.planner.snapshot(env[records._name].browse(pending)))
+        except Exception:  # noqa: BLE001 - best effort: planning reports the record as gone
+            _logger.debug("BJ API config %s: no snapshot of %s", config_id, pending, exc_info=True)
+
+
+def register(env, watches):
+    """Hook the models of ``watches`` ({model: (Watch, ...)}) in this registry, on top of what
+    ``base_automation`` hooked. Each method is hooked once, whatever the number of configs."""
+    for model_name, model_watches in watches.items():
+        Model = env.registry.get(model_name)
+        if Model is None:
+            _logger.warning("BJ API: model %s is not installed; its configurations capture nothing.", model_name)
+            continue
+        events = set().union(*(watch.events for watch in model_watches))
+        if CREATE in events or UPDATE in events:
+            _hook(Model, 'create', _make_create())
+        if UPDATE in events:
+            _hook(Model, 'write', _make_write())
+            _hook(Model, '_compute_field_value', _make_compute_field_value())
+        # Any capture hooks unlink: records pending for create or update are snapshotted there.
+        _hook(Model, 'unlink', _make_unlink())
+
+
+def _hook(Model, name, method):
+    current = getattr(Model, name)
+    origin = current
+    while origin is not None:
+        if getattr(origin, '_bj_api_sync_capture', False):
+            return
+        origin = getattr(origin, 'origin', None)
+    method._bj_api_sync_capture = True
+    method.origin = current
+    setattr(Model, name, method)
+
+
+def is_hooked(Model, name):
+    """Whether ``Model.name`` goes through the capture (for tests and diagnostics)."""
+    method = getattr(Model, name, None)
+    while method is not None:
+        if getattr(method, '_bj_api_sync_capture', False):
+            return True
+        method = getattr(method, 'origin', None)
+    return False
+
+
+# Each hook is made in a function of its own, so that its ``origin`` is its own (as base_automation does).
+
+def _make_create():
+    @api.model_create_multi
+    def create(self, vals_list, **kw):
+        records = create.origin(self, vals_list, **kw)
+        created(records)
+        return records
+    return create
+
+
+def _make_write():
+    def write(self, vals, **kw):
+        before = before_update(self, vals)
+        result = write.origin(self, vals, **kw)
+        after_update(before)
+        return result
+    return write
+
+
+def _make_compute_field_value():
+    def _compute_field_value(self, field):
+        names = [computed.name for computed in self.pool.field_computed.get(field, [field]) if computed.store]
+        before = before_update(self, names) if names else None
+        result = _compute_field_value.origin(self, field)
+        after_update(before)
+        return result
+    return _compute_field_value
+
+
+def _make_unlink():
+    def unlink(self, **kw):
+        before_delete(self)
+        return unlink.origin(self, **kw)
+    return unlink
+
+
+# Commit -----------------------------------------------------------------------------------------
+
+def _prepare(cr):
+    """Precommit: plan each config's deliveries from the records' final state; queue them, or send
+    them right after the commit."""
+    captured = cr.precommit.data.pop(_CAPTURED, None)
+    if captured is None:
+        return
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    immediate = []
+    for (config_id, queued), entry in captured.pending.items():
+        if not entry.record_ids:
+            continue
+        try:
+            outbound = captured.outbound(env, entry, config_id)
+        except MissingError:
+            continue  # the config was deleted in this transaction
+        records = env[outbound.profile.model].browse(list(entry.record_ids))
+        existing = records.exists()
+        # A record gone without a snapshot was created in a savepoint that rolled back: nothing to say.
+        kept = set(existing.ids) | set(entry.snapshots)
+        records = records.browse([record_id for record_id in entry.record_ids if record_id in kept])
+        if not records:
+            continue
+        try:
+            # Built now, inside the transaction; sent after it commits.
+            planned = list(outbound.plan(records, entry.snapshots, existing=existing))
+        except Exception as error:  # noqa: BLE001 - a broken config must not block the user's commit
+            planned = [Planned(records.ids, error=f"{outbound.profile.label}: {error}")]
+        if queued:
+            outbound.enqueue(planned)
+        else:
+            immediate.append((config_id, outbound.profile, planned))
+    # What planning computed on the way must reach the database with this commit.
+    env.flush_all()
+    if immediate:
+        registry = env.registry
+        cr.postcommit.add(lambda: _deliver(registry, immediate))
+
+
+def _deliver(registry, immediate):
+    """Postcommit: send and log in a transaction of its own; never raise into the user's request."""
+    for config_id, profile, planned in immediate:
+        try:
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                config = env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
+                Outbound(config, profile=profile).deliver(planned)
+        except Exception:
+            _logger.exception("BJ API config %s: delivery after commit failed", config_id)
