@@ -151,7 +151,7 @@ class Bench:
     def _build_pages(config, records, page_size):
         """The engine's planning (Outbound.plan()), consumed page by page: the queries made
         before the first page (records exist? mapping) and those of each page."""
-        from odoo.addons.bj_api_sync.engine.outbound import Outbound
+        from odoo.addons.bj_api_sync.engine.outbound.front_door import Outbound
         before = sql_queries()
         pages = Outbound(config.sudo()).plan(records)
         setup, per_page, last = sql_queries() - before, [], sql_queries()
@@ -164,7 +164,7 @@ class Bench:
     @staticmethod
     def _build_naive(config, records, page_size):
         """What one writes without thinking of queries: read() each record, then its relations."""
-        from odoo.addons.bj_api_sync.engine.payload import to_json_text
+        from odoo.addons.bj_api_sync.engine.shared.payload import to_json_text
         Partner, Country = records.env['res.partner'], records.env['res.country']
         per_page = []
         for start in range(0, len(records), page_size):
@@ -407,7 +407,7 @@ class _NewConnectionSession(requests.Session):
 def one_connection_per_request(enabled):
     """Have the engine open a new connection for every request, as ``requests.post()`` does
     (Odoo's webhook action), instead of its pooled keep-alive session."""
-    from odoo.addons.bj_api_sync.engine import transport
+    from odoo.addons.bj_api_sync.engine.shared import transport
     pooled = transport.session
     if enabled:
         transport.session = lambda tls=None: _NewConnectionSession()

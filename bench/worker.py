@@ -17,7 +17,9 @@ from fixtures import PREFIX
 
 
 def dispatch(reg):
-    from odoo.addons.bj_api_sync.engine import outbox  # importable once the registry set the addons path
+    from odoo.addons.bj_api_sync.engine.outbox import (
+        dispatcher as outbox,  # importable once the registry set the addons path
+    )
     print('ready', flush=True)
     if sys.stdin.readline().strip() != 'go':
         return {}

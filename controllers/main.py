@@ -1,4 +1,4 @@
-"""HTTP for the inbound endpoints: requests are translated for ``engine/inbound.py``, which does
+"""HTTP for the inbound endpoints: requests are translated for ``engine/inbound/front_door.py``, which does
 everything else, and its answers translated back."""
 import json
 
@@ -8,7 +8,8 @@ from odoo import SUPERUSER_ID, http
 from odoo.http import request
 from odoo.service.model import MAX_TRIES_ON_CONCURRENCY_FAILURE
 
-from ..engine import inbound, openapi
+from ..engine.inbound import front_door as inbound
+from ..engine.inbound import openapi
 
 OPENAPI_PARAMETER = 'bj_api_sync.publish_openapi'
 _TRIES = 'bj_api_sync_tries'

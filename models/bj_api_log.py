@@ -6,7 +6,7 @@ from odoo import api, fields, models
 class BjApiLog(models.Model):
     """One HTTP attempt, or one call refused or skipped before any attempt.
 
-    Rows are written by the engine (``engine/logbook.py``) with secrets already masked.
+    Rows are written by the engine (``engine/shared/logbook.py``) with secrets already masked.
     """
     _name = 'bj.api.log'
     _description = 'BJ API Log'

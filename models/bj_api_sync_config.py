@@ -9,12 +9,13 @@ from odoo.exceptions import ValidationError
 from odoo.tools import ormcache
 from odoo.tools.misc import babel_locale_parse
 
-from ..engine import auth, outbox, tls
-from ..engine.outbound import Outbound
-from ..engine.payload import Mapping, MappingError
-from ..engine.profile import DEFAULT_RETRY_SCHEDULE, Profile, parse_schedule
-from ..engine.request import placeholders
-from ..engine.sandbox import CompiledScript, ScriptError, eval_domain
+from ..engine.outbound import jobs
+from ..engine.outbound.front_door import Outbound
+from ..engine.outbound.profile import DEFAULT_RETRY_SCHEDULE, Profile, parse_schedule
+from ..engine.outbound.request import placeholders
+from ..engine.shared import auth, tls
+from ..engine.shared.payload import Mapping, MappingError
+from ..engine.shared.sandbox import CompiledScript, ScriptError, eval_domain
 from .secret_field import SECRET_TYPES, Secret, SecretText, raise_secret
 
 # Written by the runs of scheduled syncs, read by nothing cached: saving them keeps the caches.
@@ -211,13 +212,13 @@ class BjApiSyncConfig(models.Model):
 
     @ormcache('self.id', "self.env.context.get('lang')")
     def _outbound_profile(self):
-        """The config read for sending (``engine/profile.py``), kept across transactions and workers until
+        """The config read for sending (``engine/outbound/profile.py``), kept across transactions and workers until
         the config or one of its parts is saved: reading it costs as much as a small create."""
         return Profile.read(self.sudo())
 
     @ormcache('self.id')
     def _compiled_mapping(self):
-        """The config's mapping compiled (``engine/payload.py``), kept across transactions and workers
+        """The config's mapping compiled (``engine/shared/payload.py``), kept across transactions and workers
         until a mapping line, the model or the name changes: compiling it costs more than a small
         create whose automation rule sends it."""
         return Mapping(self.sudo())
@@ -328,7 +329,7 @@ class BjApiSyncConfig(models.Model):
             self.env.registry.clear_cache()  # _outbound_profile, _compiled_mapping and the capture's watches
         result = super().write(values)
         if values.get('queue_paused') is False or values.get('active'):
-            outbox.wake_dispatcher(self.env)
+            jobs.wake_dispatcher(self.env)
         return result
 
     @api.constrains('python_script')

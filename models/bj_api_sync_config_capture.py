@@ -3,8 +3,8 @@ import collections
 from odoo import api, fields, models
 from odoo.tools import ormcache
 
-from ..engine import capture
-from ..engine.payload import fields_read
+from ..engine.outbox import capture
+from ..engine.shared.payload import fields_read
 
 # Saving one of these changes which models are hooked: every worker re-hooks (registry signal).
 HOOK_FIELDS = frozenset({'sync_on_create', 'sync_on_update', 'sync_on_delete', 'active', 'model_id',
@@ -15,7 +15,7 @@ WATCH_FIELDS = HOOK_FIELDS | {'sync_field_ids', 'delivery_mode', 'line_ids', 'py
 
 class BjApiSyncConfig(models.Model):
     """Native change capture: the config itself watches its model's creations, updates and deletions
-    (``engine/capture.py``), without an automation rule."""
+    (``engine/outbox/capture.py``), without an automation rule."""
     _inherit = 'bj.api.sync.config'
 
     sync_on_create = fields.Boolean(

@@ -5,9 +5,11 @@ from odoo.exceptions import UserError
 from odoo.tools import split_every
 
 from .. import compat
-from ..engine import arguments, capture, cron
-from ..engine.logbook import LogBook
-from ..engine.outbound import Outbound
+from ..engine.outbound import arguments
+from ..engine.outbound.front_door import Outbound
+from ..engine.outbox import budget as cron
+from ..engine.outbox import capture
+from ..engine.shared.logbook import LogBook
 from .ir_actions_server import RULE_RUN
 
 SYNC_BATCH = 20  # records sent between two looks at the clock (one request each when not paginated)
@@ -15,7 +17,7 @@ SYNC_BATCH = 20  # records sent between two looks at the clock (one request each
 
 class BjApiSyncConfig(models.Model):
     """The methods server actions, scheduled actions and automation rules call. Each checks
-    its arguments (``engine/arguments.py``) and hands over to the engine's front door."""
+    its arguments (``engine/outbound/arguments.py``) and hands over to the engine's front door."""
     _inherit = 'bj.api.sync.config'
 
     def _make_outbound_http_request(self, record_ids=None, config_id_ref=None, timeout=None, queued=None):
@@ -85,7 +87,7 @@ class BjApiSyncConfig(models.Model):
         fully successful run.
 
         Run by its scheduled action, a sync stops starting requests after the cron time budget
-        (``engine/cron.py``), remembers the last record sent and triggers its scheduled action
+        (``engine/outbox/budget.py``), remembers the last record sent and triggers its scheduled action
         again: the next run goes on from there. Called by hand, it sends everything at once."""
         config = arguments.outbound_config(self, None)
         outbound = Outbound(config)

@@ -2,13 +2,13 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .. import compat
-from ..engine import outbox
-from ..engine.health import CLOSED, OPEN, PAUSED
+from ..engine.outbound import jobs
+from ..engine.outbox.health import CLOSED, OPEN, PAUSED
 
 
 class BjApiSyncConfig(models.Model):
     """Flow control and endpoint health: the limits dispatchers respect, and the state they share
-    (``bj.api.sync.health``, ``engine/health.py``)."""
+    (``bj.api.sync.health``, ``engine/outbox/health.py``)."""
     _inherit = 'bj.api.sync.config'
 
     rate_limit = fields.Float(
@@ -78,7 +78,7 @@ class BjApiSyncConfig(models.Model):
     def action_reset_health(self):
         """Close the breaker and forget the failures: deliveries go out again now."""
         self._health_rows().reset()
-        outbox.wake_dispatcher(self.env)
+        jobs.wake_dispatcher(self.env)
         return True
 
     def _pause_for_health(self, gone, error):

@@ -4,10 +4,10 @@ from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import ormcache
 
-from ..engine import openapi
-from ..engine.inbound import API_PREFIX, MAX_LIMIT, Endpoint
-from ..engine.payload import MappingError
-from ..engine.reverse import ReverseMapping
+from ..engine.inbound import openapi
+from ..engine.inbound.front_door import API_PREFIX, MAX_LIMIT, Endpoint
+from ..engine.inbound.reverse import ReverseMapping
+from ..engine.shared.payload import MappingError
 
 ENDPOINT_PATTERN = re.compile(r'^[a-z0-9_-]+$')
 INBOUND_METHODS = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE')
@@ -15,7 +15,7 @@ INBOUND_METHODS = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE')
 
 class BjApiSyncConfig(models.Model):
     """Inbound endpoints: external systems call ``/bj_api_sync/v1/<endpoint>`` to read, create,
-    update and delete records through the config's mapping (``engine/inbound.py``)."""
+    update and delete records through the config's mapping (``engine/inbound/front_door.py``)."""
     _inherit = 'bj.api.sync.config'
 
     endpoint = fields.Char(
@@ -66,7 +66,7 @@ class BjApiSyncConfig(models.Model):
 
     @ormcache('self.id')
     def _compiled_reverse_mapping(self):
-        """The mapping read in reverse (``engine/reverse.py``), cached as ``_compiled_mapping`` is."""
+        """The mapping read in reverse (``engine/inbound/reverse.py``), cached as ``_compiled_mapping`` is."""
         return ReverseMapping(self.sudo())
 
     @api.constrains('request_type', 'endpoint', 'active')

@@ -2,11 +2,11 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
 
-from ..engine.remote import scope_of
+from ..engine.outbound.remote import scope_of
 
 
 class BjApiSyncConfig(models.Model):
-    """Remote ids and response processing: keeping the remote system in sync (``engine/remote.py``)."""
+    """Remote ids and response processing: keeping the remote system in sync (``engine/outbound/remote.py``)."""
     _inherit = 'bj.api.sync.config'
 
     remote_id_scope = fields.Char(

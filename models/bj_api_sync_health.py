@@ -1,14 +1,14 @@
 from odoo import fields, models
 
 from .. import compat
-from ..engine.health import CLOSED, OPEN
+from ..engine.outbox.health import CLOSED, OPEN
 
 # What the configuration shows of its health (computed from this model).
 HEALTH_FIELDS = ['health_id', 'health_state', 'consecutive_failures', 'next_probe_at', 'held_until']
 
 
 class BjApiSyncHealth(models.Model):
-    """The endpoint health of one configuration, shared by every dispatcher (``engine/health.py``).
+    """The endpoint health of one configuration, shared by every dispatcher (``engine/outbox/health.py``).
 
     Kept apart from the configuration so that dispatchers, which change it all the time (rate-limit
     slots, the breaker), never conflict with an administrator editing the configuration.

@@ -3,12 +3,12 @@ import datetime
 from odoo import api, fields, models
 
 from .. import compat
-from ..engine.inbound import IDEMPOTENCY_HOURS
+from ..engine.inbound.front_door import IDEMPOTENCY_HOURS
 
 
 class BjApiSyncIdempotency(models.Model):
     """The first answer to a POST an inbound endpoint received with an ``Idempotency-Key``: a repeat
-    within 24 hours gets it again and creates nothing (``engine/inbound.py``)."""
+    within 24 hours gets it again and creates nothing (``engine/inbound/front_door.py``)."""
     _name = 'bj.api.sync.idempotency'
     _description = 'BJ API Idempotency Key'
     _order = 'id desc'

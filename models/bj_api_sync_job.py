@@ -5,9 +5,9 @@ from odoo.exceptions import UserError
 from odoo.tools.sql import create_index
 
 from .. import compat
-from ..engine import outbox
-from ..engine.outcome import DEAD, DONE, FAILED, PENDING, RUNNING
-from ..engine.profile import parse_schedule
+from ..engine.outbound import jobs as job_store
+from ..engine.outbound.outcome import DEAD, DONE, FAILED, PENDING, RUNNING
+from ..engine.outbox import dispatcher
 
 
 class BjApiSyncJob(models.Model):
@@ -15,7 +15,7 @@ class BjApiSyncJob(models.Model):
 
     Jobs are written in the same transaction as the change they carry, so a change
     that commits is delivered at least once and a change that rolls back never is.
-    The dispatcher (``engine/outbox.py``) sends them after commit. No secret is
+    The dispatcher (``engine/outbox/dispatcher.py``) sends them after commit. No secret is
     stored here: authentication headers are added when the job is sent.
     """
     _name = 'bj.api.sync.job'
@@ -66,7 +66,7 @@ class BjApiSyncJob(models.Model):
     _idempotency_key_unique = compat.unique('unique(idempotency_key)', 'The idempotency key of a delivery must be unique.')
 
     def init(self):
-        # The dispatcher's claim (engine/outbox.py) walks the due jobs in this order and stops at
+        # The dispatcher's claim (engine/outbox/dispatcher.py) walks the due jobs in this order and stops at
         # the first it may take; without it, every claim sorted all waiting jobs (7 ms at 5,000).
         create_index(self.env.cr, 'bj_api_sync_job_due_index', self._table, ['next_attempt_at', 'id'],
                      where="state IN ('pending', 'running')")
@@ -81,24 +81,15 @@ class BjApiSyncJob(models.Model):
 
     def action_retry_now(self):
         """Failed or dead deliveries get a fresh series of attempts, starting now."""
-        jobs = self.filtered(lambda job: job.state in (FAILED, DEAD))
-        if not jobs:
+        if not job_store.retry_now(self, self.env):
             raise UserError(self.env._("Only failed or dead deliveries can be retried."))
-        for job in jobs:
-            job.write({'state': PENDING, 'attempts': 0, 'next_attempt_at': self.env.cr.now(), 'last_error': False,
-                       'max_attempts': len(parse_schedule(job.config_id.queue_retry_schedule)) + 1})
-        outbox.wake_dispatcher(self.env)
         return True
 
     def action_replay(self):
         """Send a delivered job again, as a new delivery with its own idempotency key."""
-        jobs = self.filtered(lambda job: job.state == DONE)
-        if not jobs:
+        if not self.filtered(lambda job: job.state == DONE):
             raise UserError(self.env._("Only delivered (done) jobs can be replayed."))
-        replays = self.browse()
-        for job in jobs:
-            replays |= job.copy({'replay_of_id': job.id, 'name': self.env._("Replay of %s", job.name)})
-        outbox.wake_dispatcher(self.env)
+        replays = job_store.replay(self, self.env)
         if len(replays) == 1:
             return {'type': 'ir.actions.act_window', 'res_model': self._name, 'res_id': replays.id, 'view_mode': 'form'}
         return True
@@ -107,14 +98,14 @@ class BjApiSyncJob(models.Model):
     def _cron_dispatch(self):
         """Scheduled action: send due jobs, several at a time, for a bounded time (well under Odoo's cron
         time limit); the rest is left to the next run, which the dispatcher triggers."""
-        sent = outbox.dispatch(self.env.registry, outbox.run_budget(self.env.registry))
+        sent = dispatcher.dispatch(self.env.registry, dispatcher.run_budget(self.env.registry))
         compat.notify_progress(self.env, sent)
         return sent
 
     @api.autovacuum
     def _gc_done_deliveries_and_logs(self):
         """Odoo's daily clean-up: remove done deliveries and logs past the retention period."""
-        return outbox.cleanup(self.env)
+        return job_store.cleanup(self.env)
 
     def record_ids(self):
         """The ids of the records this delivery carries."""

@@ -6,7 +6,7 @@ from .. import compat
 class BjApiSyncLink(models.Model):
     """The id a remote system gave one Odoo record, in one scope (the configs of one remote resource).
 
-    Written by the engine (``engine/remote.py``) after a successful response; read when a request's
+    Written by the engine (``engine/outbound/remote.py``) after a successful response; read when a request's
     URL needs ``{remote_id}``, when a record without one falls back to another config, and to skip a
     payload already delivered unchanged.
     """

@@ -1,9 +1,9 @@
 from odoo import fields, models
 
-from ..engine.sandbox import time_values
+from ..engine.shared.sandbox import time_values
 
 # In the context while an automation rule's actions run: their _make_outbound_http_request calls
-# go through the change capture (engine/capture.py) instead of sending at once.
+# go through the change capture (engine/outbox/capture.py) instead of sending at once.
 RULE_RUN = 'bj_api_sync_rule_run'
 
 

@@ -14,7 +14,7 @@ import odoo.tests.common
 from odoo.tests import TransactionCase
 from odoo.tests.common import BlockedRequest, _super_send
 
-from ..engine import transport
+from ..engine.shared import transport
 
 
 @dataclasses.dataclass

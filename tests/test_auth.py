@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
-from ..engine.outbound import Outbound
+from ..engine.outbound.front_door import Outbound
 from . import certs
 from .common import BjApiCase, FakeApi, Reply, free_port_url
 

@@ -1,4 +1,4 @@
-"""Change capture: one path for every send a record change causes (``engine/capture.py``).
+"""Change capture: one path for every send a record change causes (``engine/outbox/capture.py``).
 
 The native capture (Sync on create / update / delete), the rules made by the form and
 automation rules written by hand as the user guide shows all deliver each record once
@@ -9,7 +9,7 @@ from unittest.mock import patch
 from odoo.fields import Command
 from odoo.tests import tagged
 
-from ..engine import capture
+from ..engine.outbox import capture
 from .common import BjApiCase
 from .test_remote_ids import RemoteCase
 

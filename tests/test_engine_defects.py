@@ -8,8 +8,8 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from ..engine import auth
-from ..engine.outbound import Outbound
+from ..engine.outbound.front_door import Outbound
+from ..engine.shared import auth
 from .common import BjApiCase, FakeApi, Reply, free_port_url
 
 SECRET_FIELDS = ('auth_password', 'bearer_token', 'signing_secret')

@@ -6,7 +6,7 @@ import datetime
 
 from odoo.tests import tagged
 
-from ..engine import health
+from ..engine.outbox import health
 from .common import Reply
 from .test_outbox import OutboxCase
 

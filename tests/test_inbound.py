@@ -17,7 +17,8 @@ from odoo.tests.common import new_test_user
 from odoo.tools import mute_logger
 
 from ..compat import USER_GROUPS
-from ..engine import inbound, signing
+from ..engine.inbound import front_door as inbound
+from ..engine.shared import signing
 
 LOGIN, PASSWORD = 'crm', 'pa55-INBOUND-secret'
 AUTH = (LOGIN, PASSWORD)
@@ -487,7 +488,7 @@ class TestInboundConfig(InboundCase):
         action = self.config.action_download_openapi()
         self.assertEqual(action['url'], f'/bj_api_sync/openapi/{self.config.id}')
 
-    @mute_logger('odoo.addons.bj_api_sync.engine.inbound')
+    @mute_logger('odoo.addons.bj_api_sync.engine.inbound.front_door')
     def test_no_traceback_leaves_the_server(self):
         self.line('phone').python_code = "1 / 0 if direction == 'in' else ''"
         body = self.assertError(self.call('POST', body={'name': 'x', 'phone': '1'}), 400, 'ZeroDivisionError')

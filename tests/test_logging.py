@@ -7,7 +7,7 @@ import uuid
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
-from ..engine.logbook import MAX_TEXT_LENGTH
+from ..engine.shared.logbook import MAX_TEXT_LENGTH
 from .common import BjApiCase, Reply, free_port_url
 
 TEXT_FIELDS = ('name', 'url', 'http_method', 'request_headers', 'request_body', 'response_headers',

@@ -16,7 +16,9 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import config
 
-from ..engine import cron, outbox, profile
+from ..engine.outbound import jobs, profile
+from ..engine.outbox import budget as cron
+from ..engine.outbox import dispatcher as outbox
 from .common import BjApiCase, FakeApi, Reply, other_threads_open_cursors
 
 
@@ -75,7 +77,7 @@ class OutboxCase(BjApiCase):
         """Run the dispatcher as its cron would; its cursors share this test's transaction."""
         self.env.flush_all()
         # As after a commit: what happens next in the test is a new transaction, woken anew.
-        self.env.cr.precommit.data.pop(outbox._WOKEN, None)
+        self.env.cr.precommit.data.pop(jobs._WOKEN, None)
         try:
             with self.shared_cursors():
                 return self.Job._cron_dispatch()
@@ -760,7 +762,7 @@ class TestOutboxProductionMode(OutboxCase):
     """The dispatcher under Odoo's cron time limit: bounded runs, progress reported, one wake-up per transaction."""
 
     def test_dispatcher_is_woken_once_per_transaction(self):
-        self.env.cr.precommit.data.pop(outbox._WOKEN, None)
+        self.env.cr.precommit.data.pop(jobs._WOKEN, None)
         before = self.triggers()
         for number in range(3):
             self.queue(self.partner(f'Together {number}'))

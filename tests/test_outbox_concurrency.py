@@ -11,7 +11,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import Registry
 from odoo.tests import tagged
 
-from ..engine import outbox
+from ..engine.outbox import dispatcher as outbox
 from .common import BjApiCase, Reply
 from .test_outbox import header
 

@@ -234,7 +234,7 @@ class TestPreview(BjApiCase):
         self.assertIn('503', action['params']['message'])
         self.assertEqual(action['params']['next']['res_id'], log.id)
 
-    @mute_logger('odoo.addons.bj_api_sync.engine.outbound')
+    @mute_logger('odoo.addons.bj_api_sync.engine.outbound.front_door')
     def test_send_test_connection_refused(self):
         config = self.make_preview_config(url=free_port_url('/api'))
         action = self.preview(config, self.partner).action_send_test()

@@ -5,9 +5,9 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from ..engine.outbound import Outbound
-from ..engine.planning import Planned
-from ..engine.profile import Backoff, Schedule
+from ..engine.outbound.front_door import Outbound
+from ..engine.outbound.planning import Planned
+from ..engine.outbound.profile import Backoff, Schedule
 from .common import BjApiCase, Reply, free_port_url
 
 

@@ -5,8 +5,8 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from ..engine import cron as cron_module
-from ..engine import sandbox
+from ..engine.outbox import budget as cron_module
+from ..engine.shared import sandbox
 from .common import BjApiCase, free_port_url
 
 GUIDE_CRON_CODE = """# Синхронізувати всіх змінених партнерів щогодини

@@ -8,11 +8,11 @@ import dataclasses
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..engine import arguments
-from ..engine.logbook import headers_text
-from ..engine.outbound import Outbound
-from ..engine.remote import REMOTE_ID
-from ..engine.request import RequestError
+from ..engine.outbound import arguments
+from ..engine.outbound.front_door import Outbound
+from ..engine.outbound.remote import REMOTE_ID
+from ..engine.outbound.request import RequestError
+from ..engine.shared.logbook import headers_text
 from ..models.bj_api_log import pretty_json
 
 # Each request gets its own Idempotency-Key (and webhook-id when signing) when it is sent.

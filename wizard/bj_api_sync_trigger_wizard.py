@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.fields import Command
 
-from ..engine.payload import fields_read
+from ..engine.shared.payload import fields_read
 
 TRIGGER_KINDS = [
     ('cron', 'Scheduled Action'),

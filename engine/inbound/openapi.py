@@ -3,8 +3,8 @@ read from the configs (endpoint, methods, auth, mapping), so they never disagree
 import json
 import shlex
 
-from .inbound import API_PREFIX, MAX_LIMIT, allowed_methods
-from .payload import X2MANY, resolve_path
+from ..shared.payload import X2MANY, resolve_path
+from .front_door import API_PREFIX, MAX_LIMIT, allowed_methods
 
 ERROR_SCHEMA = {
     'type': 'object',

@@ -2,7 +2,7 @@
 
 A verdict is one of the delivery states below. Immediate calls wait and try
 again within the call while the verdict is ``RETRY``; the outbox reschedules
-the delivery instead (``engine/outbox.py``). Either way the attempt's log row
+the delivery instead (``engine/outbox/dispatcher.py``). Either way the attempt's log row
 is written here, once, with its final status.
 """
 import dataclasses
@@ -10,7 +10,7 @@ import logging
 
 from odoo.tools.translate import LazyGettext
 
-from .logbook import LogBook, headers_text, truncate
+from ..shared.logbook import LogBook, headers_text, truncate
 
 _logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Outcomes:
 
     def attempted(self, record_ids, request, verdict, job_id=None, notes=()):
         """Log one attempt with its verdict; fills ``verdict.error`` and ``verdict.log_id``. ``notes``:
-        what a successful answer told that could not be processed (``engine/remote.py``)."""
+        what a successful answer told that could not be processed (``engine/outbound/remote.py``)."""
         attempt, redact = verdict.attempt, self.redactor
         verdict.error = None if verdict.state == DONE else self.text(attempt.error)
         masked_url = redact.url(request.url)

@@ -28,12 +28,13 @@ from odoo import SUPERUSER_ID, fields
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
-from .. import compat
-from . import auth, health, signing
-from .logbook import LogBook, Redactor, headers_text, truncate
-from .payload import MappingError, to_json_text
+from ... import compat
+from ..outbox import health
+from ..shared import auth, signing
+from ..shared.logbook import LogBook, Redactor, headers_text, truncate
+from ..shared.payload import MappingError, to_json_text
+from ..shared.sandbox import ScriptError, eval_domain
 from .reverse import InputError
-from .sandbox import ScriptError, eval_domain
 
 _logger = logging.getLogger(__name__)
 

@@ -4,11 +4,11 @@ The entry point, scheduled syncs, automation rules (after commit), the outbox
 dispatcher and Preview / Send Test all do the same three things through it:
 
 1. ``Outbound(config)`` reads the config once into a ``Profile``;
-2. ``plan()`` selects the records and builds their payloads (``engine/planning.py``);
+2. ``plan()`` selects the records and builds their payloads (``engine/outbound/planning.py``);
 3. ``deliver()`` sends now, ``enqueue()`` stores deliveries for the outbox, and
    both send one request through ``send()``: finish the request
-   (``engine/request.py``), one HTTP attempt (``engine/transport.py``), the
-   verdict and its log row (``engine/outcome.py``).
+   (``engine/outbound/request.py``), one HTTP attempt (``engine/shared/transport.py``), the
+   verdict and its log row (``engine/outbound/outcome.py``).
 """
 import dataclasses
 import json
@@ -19,10 +19,11 @@ import requests
 
 from odoo.exceptions import UserError
 
-from . import outbox, transport
-from .auth import AuthError, OAuth2Auth
+from ..shared import transport
+from ..shared.auth import AuthError, OAuth2Auth
+from ..shared.payload import MappingError
+from . import jobs
 from .outcome import DONE, FAILED, LOG_STATUS, RETRY, Outcomes, Verdict, decide
-from .payload import MappingError
 from .planning import Planner
 from .profile import Profile
 from .remote import GONE_ON_DELETE, RemoteIds
@@ -69,7 +70,7 @@ class Outbound:
 
     def enqueue(self, planned):
         """Store the planned deliveries in the outbox, in the current transaction; the result dict."""
-        return outbox.enqueue(self, planned)
+        return jobs.enqueue(self, planned)
 
     def deliver(self, planned, rule=None, result=None):
         """Send the planned deliveries now, retrying under ``rule`` (the config's backoff); the result

@@ -21,8 +21,8 @@ import datetime
 from odoo.fields import Command
 from odoo.models import MAGIC_COLUMNS
 
-from .payload import X2MANY, MappingError, line_label, parse_constant, resolve_path
-from .sandbox import CompiledScript, ScriptError, script_context
+from ..shared.payload import X2MANY, MappingError, line_label, parse_constant, resolve_path
+from ..shared.sandbox import CompiledScript, ScriptError, script_context
 
 RESERVED_QUERY = ('limit', 'offset')
 _NEVER_WRITTEN = frozenset(MAGIC_COLUMNS) | {'display_name'}

@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 from requests.utils import get_auth_from_url
 
-from . import auth as auth_types
-from .logbook import SENSITIVE_HEADER, Redactor
+from ..shared import auth as auth_types
+from ..shared.logbook import SENSITIVE_HEADER, Redactor
+from ..shared.tls import TlsSettings
 from .remote import REMOTE_ID, RemoteSettings
 from .request import placeholders
-from .tls import TlsSettings
 
 DEFAULT_RETRY_SCHEDULE = '1m, 5m, 30m, 2h, 6h, 12h'
 RETRY_JITTER = 0.2  # queued waits vary by ±20 % so failed deliveries don't come back in a wave

@@ -30,9 +30,9 @@ import logging
 from odoo import SUPERUSER_ID, api
 from odoo.exceptions import MissingError
 
-from .outbound import Outbound
-from .planning import Planned
-from .remote import written_back
+from ..outbound.front_door import Outbound
+from ..outbound.planning import Planned
+from ..outbound.remote import written_back
 
 _logger = logging.getLogger(__name__)
 _CAPTURED = 'bj_api_sync.captured'

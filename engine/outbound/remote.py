@@ -12,7 +12,7 @@ configs of one remote resource (``bj.api.sync.link``, one row per scope and reco
   processed is told on the attempt's log row; the delivery still counts as sent.
 
 Values written back never make this addon deliver the record again: the records are marked in the
-transaction, and the change capture skips them (``engine/capture.py``).
+transaction, and the change capture skips them (``engine/outbox/capture.py``).
 """
 import dataclasses
 import hashlib

@@ -9,7 +9,7 @@
   number of dispatchers can run in parallel without sending a job twice: a
   claimed job is leased, and if its worker dies another one takes it over once
   the lease expires. Jobs of one record go out one at a time, in order.
-* Each claim respects the config's flow control and health (``engine/health.py``):
+* Each claim respects the config's flow control and health (``engine/outbox/health.py``):
   rate limit, concurrency, ``Retry-After`` holds and the circuit breaker.
 """
 import collections
@@ -20,30 +20,25 @@ import json
 import logging
 import time
 
-from odoo import SUPERUSER_ID, api, fields
-from odoo.tools import SQL
+from odoo import SUPERUSER_ID, api
 
-from .. import compat
-from . import cron, health, transport, wakeup
-from . import outbound as front_door
-from .auth import AuthError
-from .outcome import DONE, FAILED, PENDING, RETRY, RUNNING, UNFINISHED, Verdict
-from .payload import to_json_text
-from .planning import Planned
-from .request import RequestError, url_values
+from ... import compat
+from ..outbound import front_door, jobs
+from ..outbound.outcome import DONE, FAILED, PENDING, Verdict
+from ..outbound.planning import Planned
+from ..outbound.request import RequestError, url_values
+from ..shared import transport
+from ..shared.auth import AuthError
+from . import budget as cron
+from . import health
 
 _logger = logging.getLogger(__name__)
 
 # A lease covers the longest possible attempt (connection + read timeout) and the wait for a
 # rate-limit slot, plus a margin: the system parameter bj_api_sync.lease_margin_seconds.
 LEASE_MARGIN_SECONDS = 60
-DEFAULT_RETENTION_DAYS = 30
 DEFAULT_CONCURRENCY = 8
-STALE_STATISTICS_ROWS = 1000  # jobs changed since the table was last analyzed: see _refresh_statistics
 MAX_SLOT_WAIT = 2.0  # seconds a dispatcher with nothing in flight waits for a rate-limit slot, not ending its run
-_WOKEN = 'bj_api_sync.dispatcher_woken'
-DISPATCHER_CRON = 'bj_api_sync.ir_cron_dispatch_jobs'
-_STATES = {'pending': PENDING, 'running': RUNNING, 'unfinished': UNFINISHED}
 
 # Configs that may send, in the order their first job became due, and whether some job of theirs
 # has an expired lease (its worker is presumed dead).
@@ -132,87 +127,12 @@ class _Flight:
         return self.sender_id or self.config_id
 
 
-def enqueue(outbound, planned):
-    """Store planned deliveries as jobs in the current transaction; return the result dict.
-
-    A job keeps the record ids, the payload and the values of the URL placeholders:
-    no secret and no finished URL. Skips and errors found while planning are
-    logged at once, as for an immediate call.
-    """
-    profile, outcomes = outbound.profile, outbound.outcomes
-    result = outbound.result(queued=True, job_ids=[])
-    job_values = []
-    for item in planned:
-        if outbound.settle(item, result):
-            continue
-        job_values.append({
-            'name': outcomes.title(item.record_ids),
-            'config_id': profile.config_id,
-            'http_method': profile.method,
-            'body': to_json_text(item.body),
-            'url_values': to_json_text(item.url_values) if item.url_values else False,
-            'res_model': profile.model,
-            'res_ids': ','.join(map(str, item.record_ids)),
-            'ordering_key': f"{profile.remote.ordering}:{profile.model}:{item.record_ids[0]}"
-                            if len(item.record_ids) == 1 else False,
-            'max_attempts': profile.schedule.max_attempts,
-        })
-    if job_values:
-        env = outcomes.env
-        result['job_ids'] = _insert_jobs(env, job_values)
-        if len(job_values) >= STALE_STATISTICS_ROWS:
-            # A batch this large would leave the claims' plans to statistics that do not know it
-            # (see _refresh_statistics); the analysis sees these rows and commits with them. Its lock
-            # lasts as long as this transaction: skipped, never waited for, when another one holds it.
-            env.cr.execute("ANALYZE (SKIP_LOCKED) bj_api_sync_job")
-        wake_dispatcher(env)
-    return result
-
-
-# The columns a queued job is written with, and their types (PostgreSQL arrays of them).
-_JOB_COLUMNS = {'name': 'varchar', 'config_id': 'int4', 'http_method': 'varchar', 'body': 'text',
-                'url_values': 'text', 'res_model': 'varchar', 'res_ids': 'varchar', 'ordering_key': 'varchar',
-                'max_attempts': 'int4'}
-_ARRAYS = {'varchar': '%s::varchar[]', 'int4': '%s::int4[]', 'text': '%s::text[]'}
-
-
-def _insert_jobs(env, job_values):
-    """Write the jobs with one INSERT, whatever their number (the ORM's create splits a batch into
-    statements of 100 rows); their ids, in order."""
-    columns = SQL(', ').join(SQL.identifier(column) for column in _JOB_COLUMNS)
-    arrays = SQL(', ').join(SQL(_ARRAYS[sql_type], [values[column] or None for values in job_values])
-                            for column, sql_type in _JOB_COLUMNS.items())
-    env.cr.execute(SQL("""
-        INSERT INTO bj_api_sync_job (%(columns)s, state, idempotency_key, attempts, next_attempt_at,
-                                     create_uid, create_date, write_uid, write_date)
-        SELECT %(columns)s, %(state)s, gen_random_uuid()::varchar, 0, now() AT TIME ZONE 'UTC',
-               %(uid)s, now() AT TIME ZONE 'UTC', %(uid)s, now() AT TIME ZONE 'UTC'
-          FROM unnest(%(arrays)s) WITH ORDINALITY AS job(%(columns)s, position)
-         ORDER BY position
-        RETURNING id""", columns=columns, arrays=arrays, state=PENDING, uid=env.uid))
-    return sorted(job_id for (job_id,) in env.cr.fetchall())
-
-
-def wake_dispatcher(env, at=None):
-    """Have the dispatcher cron run after this transaction commits (or at ``at``).
-
-    Woken once per transaction: a thousand deliveries queued together write one trigger. Woken now, it
-    costs one INSERT (``engine/wakeup.py``), since every queued change pays for it."""
-    if at is not None:
-        env.ref(DISPATCHER_CRON).sudo()._trigger(at)
-        return
-    if env.cr.precommit.data.get(_WOKEN):
-        return
-    env.cr.precommit.data[_WOKEN] = True
-    wakeup.trigger_now(env, DISPATCHER_CRON)
-
-
 def _wake_helpers(registry):
     """A backlog: wake the other dispatcher crons (the *helper* and its copies), so that more cron
     workers share it. Odoo runs one cron in one worker at a time."""
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
-        main = env.ref(DISPATCHER_CRON)
+        main = env.ref(jobs.DISPATCHER_CRON)
         helpers = env['ir.cron'].search([('model_id.model', '=', 'bj.api.sync.job'), ('id', '!=', main.id),
                                          ('code', '=', main.code)])
         for helper in helpers:
@@ -220,7 +140,7 @@ def _wake_helpers(registry):
 
 
 def run_budget(registry):
-    """How long one dispatcher run may claim jobs, in seconds (``engine/cron.py``): the longest
+    """How long one dispatcher run may claim jobs, in seconds (``engine/outbox/budget.py``): the longest
     request in flight is that of the slowest config with jobs waiting."""
     with registry.cursor() as cr:
         cr.execute("""SELECT MAX(connection_timeout + read_timeout) FROM bj_api_sync_config AS config
@@ -259,12 +179,12 @@ def dispatch(registry, time_budget=cron.UNLIMITED_BUDGET, concurrency=None):
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         if time.monotonic() < deadline:
-            cr.execute(_NEXT_DUE, _STATES)
+            cr.execute(_NEXT_DUE, jobs.CLAIM_STATES)
             next_due = cr.fetchone()[0]
             if next_due:
-                wake_dispatcher(env, at=next_due)
+                jobs.wake_dispatcher(env, at=next_due)
         else:
-            wake_dispatcher(env)
+            jobs.wake_dispatcher(env)
     return turn.sent
 
 
@@ -302,12 +222,12 @@ class _Turn:
             free = self.concurrency - in_flight - len(again)
             due = []
             if claiming and (self.look or finished) and free > 0:
-                cr.execute(_DUE_CONFIGS, _STATES)
+                cr.execute(_DUE_CONFIGS, jobs.CLAIM_STATES)
                 due = cr.fetchall()
             troubled = {flight.sender for flight, verdict in settled
                         if health.signal(verdict) != (health.ALIVE, None)}
             healths, locked = health.load(cr, {flight.sender for flight, _verdict in settled}
-                                          | {config_id for config_id, _expired in due}, _STATES, now, troubled)
+                                          | {config_id for config_id, _expired in due}, jobs.CLAIM_STATES, now, troubled)
             pauses = _learn(healths, locked, settled, now)
             freed = collections.Counter(flight.config_id for flight, _verdict in settled)
             claimed = self._claim(cr, healths, [row for row in due if row[0] not in pauses], free, now, freed)
@@ -315,7 +235,7 @@ class _Turn:
             outbounds.flush()
             _record_all(env, outbounds, refused, now)
             late = {flight.sender for flight, _verdict in refused} - locked
-            late_healths = health.lock(cr, late, _STATES, wait=False)
+            late_healths = health.lock(cr, late, jobs.CLAIM_STATES, wait=False)
             healths.update(late_healths)
             locked |= set(late_healths)
             pauses.update(_learn(healths, locked, refused, now))
@@ -374,7 +294,7 @@ class _Turn:
             job_ids = []
             for claim in _CLAIMS[0 if expired else 1:]:
                 if len(job_ids) < allowed:
-                    cr.execute(claim, {**_STATES, 'margin': LEASE_MARGIN_SECONDS, 'config_id': config_id,
+                    cr.execute(claim, {**jobs.CLAIM_STATES, 'margin': LEASE_MARGIN_SECONDS, 'config_id': config_id,
                                        'limit': allowed - len(job_ids), 'slot_wait': slot_waits[-1]})
                     job_ids += sorted(job_id for (job_id,) in cr.fetchall())
             if state.rate_limit and len(job_ids) < allowed:
@@ -399,7 +319,7 @@ def _refresh_statistics(registry):
     with registry.cursor() as cr:
         cr.execute("SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables WHERE relname = 'bj_api_sync_job'")
         row = cr.fetchone()
-        if row and row[0] >= STALE_STATISTICS_ROWS:
+        if row and row[0] >= jobs.STALE_STATISTICS_ROWS:
             cr.execute("ANALYZE (SKIP_LOCKED) bj_api_sync_job")
 
 
@@ -515,35 +435,5 @@ def _learn(healths, locked, settled, now):
 def _record_all(env, outbounds, settled, now):
     """Record the state of each (flight, verdict) job, under its own config's retry schedule."""
     for flight, verdict in settled:
-        _record(env['bj.api.sync.job'].browse(flight.job_id), verdict,
+        jobs.settle(env['bj.api.sync.job'].browse(flight.job_id), verdict,
                 outbounds[flight.config_id].profile.schedule.max_attempts, now)
-
-
-def _record(job, verdict, max_attempts, now):
-    """The job's state after the verdict on its attempt (``now``: the database's clock, as the claim's)."""
-    attempt = verdict.attempt
-    values = {'lease_until': False, 'last_status_code': attempt.status_code if attempt else False,
-              'last_error': verdict.error, 'max_attempts': max_attempts}
-    if verdict.state == RETRY:
-        values.update(state=PENDING, next_attempt_at=now + datetime.timedelta(seconds=verdict.wait))
-    else:
-        values['state'] = verdict.state
-        if verdict.state == DONE:
-            values['done_at'] = now
-    job.write(values)
-
-
-def cleanup(env):
-    """Remove done jobs and logs older than the retention period; failed and dead jobs
-    (and their logs) stay until an operator handles them."""
-    days = int(env['ir.config_parameter'].sudo().get_param('bj_api_sync.retention_days', DEFAULT_RETENTION_DAYS))
-    limit = fields.Datetime.now() - datetime.timedelta(days=days)
-    jobs = env['bj.api.sync.job'].sudo().search([('state', '=', DONE), ('done_at', '<', limit)])
-    logs = env['bj.api.log'].sudo().search([
-        ('create_date', '<', limit), '|', ('job_id', '=', False), ('job_id.state', '=', DONE),
-    ])
-    counts = (len(jobs), len(logs))
-    logs.unlink()
-    jobs.unlink()
-    _logger.info("BJ API cleanup: %d done deliveries and %d logs older than %d days removed", *counts, days)
-    return counts

@@ -13,13 +13,13 @@ Dispatchers change the row only under its lock (``SELECT … FOR UPDATE`` in a
 read-committed transaction), in claim order of config id, so they never wait on
 each other for long nor deadlock. A *quiet* row (no limit, breaker closed, no
 failure) is only read: a success would change nothing in it. The decisions
-themselves are the plain functions below; ``engine/outbox.py`` calls them.
+themselves are the plain functions below; ``engine/outbox/dispatcher.py`` calls them.
 """
 import dataclasses
 import datetime
 import math
 
-from .outcome import DEAD, DONE, RETRY
+from ..outbound.outcome import DEAD, DONE, RETRY
 
 CLOSED = 'closed'
 OPEN = 'open'
@@ -118,7 +118,7 @@ class Health:
 
 
 def signal(verdict):
-    """What ``verdict`` (engine/outcome.py) tells about the endpoint, and the Retry-After hold it asks for."""
+    """What ``verdict`` (engine/outbound/outcome.py) tells about the endpoint, and the Retry-After hold it asks for."""
     attempt = verdict.attempt
     if attempt is None:
         # Not sent: an unreachable token endpoint (retried) is the API failing; a request that could

@@ -4,7 +4,7 @@ The one place records are selected (a call's records filtered by the config's
 domain, a scheduled sync's search, the preview's sample) and turned into
 planned deliveries: record ids, the payload (after the payload script) and the
 values of the URL placeholders. Nothing here is secret and nothing is final:
-the request itself is finished when it is sent (``engine/request.py``).
+the request itself is finished when it is sent (``engine/outbound/request.py``).
 """
 import dataclasses
 import itertools
@@ -12,11 +12,11 @@ import itertools
 from odoo.tools import split_every
 from odoo.tools.translate import LazyTranslate
 
-from ..compat import PREFETCH_MAX
-from .payload import script_result
+from ...compat import PREFETCH_MAX
+from ..shared.payload import script_result
+from ..shared.sandbox import CompiledScript, ScriptError, eval_domain, script_context
 from .remote import RemoteIds
 from .request import RequestError, check, url_values
-from .sandbox import CompiledScript, ScriptError, eval_domain, script_context
 
 _lt = LazyTranslate(__name__)
 

@@ -19,7 +19,7 @@ from requests.utils import get_auth_from_url
 
 from odoo.tools.translate import LazyTranslate
 
-from .. import compat
+from ... import compat
 from . import transport
 from .tls import TlsSettings
 

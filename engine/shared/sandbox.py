@@ -25,7 +25,7 @@ from odoo.fields import Command
 from odoo.tools import safe_eval as odoo_safe_eval
 from odoo.tools.safe_eval import _BUILTINS, _SAFE_OPCODES, check_values, safe_eval, wrap_module
 
-from ..compat import checked_code
+from ...compat import checked_code
 
 script_logger = logging.getLogger('odoo.addons.bj_api_sync.script')
 
@@ -140,9 +140,9 @@ def eval_domain(env, domain_text, where):
 
 def script_context(env, records, request_data, remote_id=None, value=None, direction='out'):
     """Names available to mapping-line and payload scripts (docs/reference.md, "Scripts"); ``remote_id``:
-    the record's remote id in the config's scope (``engine/remote.py``), None for a page or none yet.
+    the record's remote id in the config's scope (``engine/outbound/remote.py``), None for a page or none yet.
     ``direction`` is 'in' when a line reads a request sent to an inbound endpoint, ``value`` then being
-    its key's input (``engine/reverse.py``)."""
+    its key's input (``engine/inbound/reverse.py``)."""
     return {
         **time_values(),
         'env': env,

@@ -4,7 +4,7 @@ A plan holds the records' payload and the values of the URL placeholders. Here,
 at send time, they are joined with the profile: the URL is filled, query
 parameters are added, the body is encoded, then the headers: ``User-Agent``,
 ``Content-Type``, the config's own headers, ``Idempotency-Key``, signatures,
-and last the authentication (``engine/auth.py``).
+and last the authentication (``engine/shared/auth.py``).
 """
 import re
 from urllib.parse import quote, urlencode
@@ -15,8 +15,8 @@ from requests.structures import CaseInsensitiveDict
 from odoo.modules.module import get_manifest
 from odoo.tools.translate import LazyTranslate
 
-from . import signing, transport
-from .payload import to_json_text
+from ..shared import signing, transport
+from ..shared.payload import to_json_text
 from .remote import REMOTE_ID
 
 _lt = LazyTranslate(__name__)
@@ -36,7 +36,7 @@ def placeholders(url):
 
 def url_values(url, payload):
     """What a plan keeps for the URL: the payload's values of the URL's placeholders ({remote_id}
-    is the record's remote id, filled when the request is sent: ``engine/remote.py``)."""
+    is the record's remote id, filled when the request is sent: ``engine/outbound/remote.py``)."""
     if not isinstance(payload, dict):
         return {}
     return {key: payload.get(key) for key in placeholders(url) if key != REMOTE_ID}
