@@ -14,6 +14,7 @@ from ..engine.outbound.front_door import Outbound
 from ..engine.outbound.profile import DEFAULT_RETRY_SCHEDULE, Profile, parse_schedule
 from ..engine.outbound.request import placeholders
 from ..engine.shared import auth, tls
+from ..engine.shared.labels import config_label
 from ..engine.shared.payload import Mapping, MappingError
 from ..engine.shared.sandbox import CompiledScript, ScriptError, eval_domain
 from .secret_field import SECRET_TYPES, Secret, SecretText, raise_secret
@@ -187,8 +188,8 @@ class BjApiSyncConfig(models.Model):
         tokens = self.env['bj.api.sync.token'].sudo()
         for config in self:
             expires_at = False
-            if config.auth_type == 'oauth2' and config.oauth2_token_url:
-                key = auth.OAuth2Auth.from_config(config.sudo()).key
+            key = auth.from_config(config.sudo()).token_key()
+            if key:
                 expires_at = tokens.search([('key', '=', key)], limit=1).expires_at
             config.oauth2_token_expires_at = expires_at
 
@@ -224,7 +225,7 @@ class BjApiSyncConfig(models.Model):
         return Mapping(self.sudo())
 
     def _label(self):
-        return f'BJ API config "{self.name}"'
+        return config_label(self.name)
 
     @api.constrains('request_type', 'http_method_ids')
     def _check_http_methods(self):
@@ -306,23 +307,13 @@ class BjApiSyncConfig(models.Model):
                 raise ValidationError(self.env._('%(config)s: %(error)s', config=config._label(),
                                                  error=self.env._(error.args[0]))) from None
 
-    @api.constrains('auth_type', 'oauth2_token_url', 'oauth2_client_id')
-    def _check_oauth2(self):
-        for config in self.filtered(lambda c: c.auth_type == 'oauth2'):
-            url = (config.oauth2_token_url or '').strip()
-            if not url.startswith(('http://', 'https://')) or not config.oauth2_client_id:
-                raise ValidationError(self.env._(
-                    '%(config)s: OAuth2 needs an http:// or https:// token URL and a client ID.',
-                    config=config._label()))
-
-    @api.constrains('auth_type', 'api_key_name')
-    def _check_api_key_name(self):
-        for config in self.filtered(lambda c: c.auth_type == 'api_key'):
-            name = (config.api_key_name or '').strip()
-            if not name or any(char in name for char in ' :\r\n'):
-                raise ValidationError(self.env._(
-                    '%(config)s: the API key name "%(name)s" is not a valid header or parameter name.',
-                    config=config._label(), name=name))
+    @api.constrains(lambda self: auth.config_fields())
+    def _check_auth(self):
+        """What the config's auth type finds wrong with its values (``engine/shared/auth.py``)."""
+        for config in self.sudo():
+            problem = auth.type_of(config).check(config)
+            if problem:
+                raise ValidationError(self.env._(problem))
 
     def write(self, values):
         if set(values) - RUN_STATE_FIELDS:

@@ -9,7 +9,7 @@ from ..engine.outbound import arguments
 from ..engine.outbound.front_door import Outbound
 from ..engine.outbox import budget as cron
 from ..engine.outbox import capture
-from ..engine.shared.logbook import LogBook
+from ..engine.shared.logbook import LogBook, row
 from .ir_actions_server import RULE_RUN
 
 SYNC_BATCH = 20  # records sent between two looks at the clock (one request each when not paginated)
@@ -72,11 +72,8 @@ class BjApiSyncConfig(models.Model):
         try:
             config = arguments.outbound_config(self, None)
         except UserError as error:
-            LogBook(self.env).write({
-                'config_id': self.id, 'name': self.name, 'status': 'error', 'attempt': 0,
-                'res_model': records._name, 'res_ids': ','.join(map(str, records.ids)),
-                'error_message': str(error),
-            })
+            LogBook(self.env).write(row(self.name, 'error', records.ids, config_id=self.id,
+                                        res_model=records._name, error_message=str(error)))
             return
         queued = config.delivery_mode == 'queued' if queued is None else bool(queued)
         capture.record(config, arguments.records_of(config, records), queued)

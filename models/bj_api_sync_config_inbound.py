@@ -7,6 +7,7 @@ from odoo.tools import ormcache
 from ..engine.inbound import openapi
 from ..engine.inbound.front_door import API_PREFIX, MAX_LIMIT, Endpoint
 from ..engine.inbound.reverse import ReverseMapping
+from ..engine.shared import auth
 from ..engine.shared.payload import MappingError
 
 ENDPOINT_PATTERN = re.compile(r'^[a-z0-9_-]+$')
@@ -31,8 +32,8 @@ class BjApiSyncConfig(models.Model):
         string='Examples', compute='_compute_inbound_url',
         help="A curl command for each allowed method; replace the capitalised placeholders with the credentials.")
 
-    @api.depends('endpoint', 'request_type', 'http_method_ids', 'auth_type', 'api_key_name', 'api_key_location',
-                 'auth_login', 'sign_requests', 'line_ids')
+    @api.depends(lambda self: ('endpoint', 'request_type', 'http_method_ids', 'sign_requests', 'line_ids',
+                               *auth.config_fields()))
     def _compute_inbound_url(self):
         base_url = self.env['ir.config_parameter'].sudo().get_param('web.base.url', '')
         for config in self:
@@ -94,10 +95,9 @@ class BjApiSyncConfig(models.Model):
                 raise ValidationError(self.env._(
                     '%(config)s: choose the user the endpoint runs as (not the superuser, who bypasses '
                     'access rights and record rules).', config=config._label()))
-            if config.auth_type == 'oauth2':
-                raise ValidationError(self.env._(
-                    '%(config)s: an inbound endpoint takes no OAuth2; choose None, Basic Auth, '
-                    'Bearer Token or API Key.', config=config._label()))
+            refusal = auth.type_of(config).inbound_refusal(config)
+            if refusal:
+                raise ValidationError(self.env._(refusal))
             if config.page_size > MAX_LIMIT:
                 raise ValidationError(self.env._('%(config)s: an endpoint lists at most %(limit)s records per page.',
                                                  config=config._label(), limit=MAX_LIMIT))

@@ -19,3 +19,4 @@ from . import test_flow_control
 from . import test_remote_ids
 from . import test_inbound
 from . import test_capture
+from . import test_auth_plugin

@@ -151,8 +151,10 @@ class TestGuideExamples(BjApiCase):
             mapping=self._partner_mapping())
         recent, old = self.env['res.partner'].create([{'name': 'Recent'}, {'name': 'Old'}])
         self.env.flush_all()
+        # Nine days back: 19.0 reads the date string as midnight in the user's time zone, 18.0 in UTC, so
+        # a record eight days old can match "the last 7 days" for an hour or more a day (docs/reference.md).
         self.env.cr.execute(
-            "UPDATE res_partner SET create_date = (now() at time zone 'UTC') - interval '8 days' WHERE id = %s",
+            "UPDATE res_partner SET create_date = (now() at time zone 'UTC') - interval '9 days' WHERE id = %s",
             [old.id])
         old.invalidate_recordset(['create_date'])
         result = config._make_outbound_http_request(recent | old, config.id)

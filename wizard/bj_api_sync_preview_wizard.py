@@ -85,7 +85,7 @@ class BjApiSyncPreviewWizard(models.TransientModel):
         for item in planned:
             sender = outbound
             if not item.skipped and not item.error:
-                item, sender, notice = self._remote_id(outbound, item, records)
+                item, sender, notice = self._remote_id(outbound, item)
                 if notice:
                     notices.append(notice)
             if item.skipped:
@@ -118,23 +118,21 @@ class BjApiSyncPreviewWizard(models.TransientModel):
         values['preview_notice'] = '\n'.join(notices) or False
         return values
 
-    def _remote_id(self, outbound, item, records):
-        """What remote ids change for ``item``, as when it is sent: (the item, the front door it goes
-        through, a notice saying which remote id it uses or why it falls back)."""
+    def _remote_id(self, outbound, item):
+        """What remote ids change for ``item``, as when it is sent (``Outbound.route``): (the item, the
+        front door it goes through, a notice saying which remote id it uses or why it falls back)."""
         remote = outbound.profile.remote
-        resolved, skipped, fallback = outbound.remote.resolve(item)
-        if skipped:
-            return dataclasses.replace(resolved, skipped=skipped), outbound, None
-        if fallback:
-            sender = outbound.fallback()
-            planned = list(sender.plan(records))
+        route = outbound.route(item)
+        if route.skipped:
+            return dataclasses.replace(route.item, skipped=route.skipped), route.sender, None
+        if route.via_fallback:
             notice = self.env._('No remote id in scope %(scope)s yet: the record goes through the fallback '
-                                'configuration "%(fallback)s".', scope=remote.scope, fallback=sender.profile.name)
-            return (planned[0] if planned else resolved), sender, notice
+                                'configuration "%(fallback)s".', scope=remote.scope, fallback=route.sender.profile.name)
+            return route.item, route.sender, notice
         if remote.needs_remote_id:
-            return resolved, outbound, self.env._("Remote id in scope %(scope)s: %(remote_id)s.", scope=remote.scope,
-                                                  remote_id=resolved.url_values[REMOTE_ID])
-        return resolved, outbound, None
+            return route.item, outbound, self.env._("Remote id in scope %(scope)s: %(remote_id)s.",
+                                                    scope=remote.scope, remote_id=route.item.url_values[REMOTE_ID])
+        return route.item, outbound, None
 
     def _outbound_and_records(self):
         """The front door of the configuration (checked for sending) and the sample as records."""

@@ -31,7 +31,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from ... import compat
 from ..outbox import health
 from ..shared import auth, signing
-from ..shared.logbook import LogBook, Redactor, headers_text, truncate
+from ..shared.logbook import LogBook, Redactor, headers_text, row, truncate
 from ..shared.payload import MappingError, to_json_text
 from ..shared.sandbox import ScriptError, eval_domain
 from .reverse import InputError
@@ -77,7 +77,6 @@ class Endpoint:
     signing_secrets: tuple   # (secret, valid until or None)
     rate_limit: float
     page_size: int
-    api_key_query: str       # the query parameter carrying the API key, or None
 
     @classmethod
     def read(cls, config):  # pylint: disable=method-required-super  # not an Odoo model
@@ -97,8 +96,6 @@ class Endpoint:
             signing_secrets=tuple(signing_secrets),
             rate_limit=config.rate_limit,
             page_size=config.page_size,
-            api_key_query=config.api_key_name if config.auth_type == 'api_key' and
-            config.api_key_location == 'query' else None,
         )
 
     def verifying_secrets(self, now):
@@ -237,25 +234,17 @@ class _Call:
         url = incoming.path + (f"?{incoming.query_string}" if incoming.query_string else '')
         response = to_json_text(answer.body) if answer.body is not None else ''
         error = answer.body.get('error') if answer.status >= 400 and isinstance(answer.body, dict) else None
-        LogBook(self.env).write({
-            'name': f"{incoming.method} {incoming.path}"[:200],
-            'direction': 'in',
-            'config_id': endpoint.config_id if endpoint else False,
-            'status': 'success' if answer.status < 400 else 'error',
-            'http_method': incoming.method,
-            'url': redactor.url(url),
-            'client_address': incoming.client,
-            'request_headers': headers_text(redactor.headers(dict(incoming.headers.items()))),
-            'request_body': truncate(redactor.text(self.body.decode('utf-8', 'replace'))),
-            'response_status_code': answer.status,
-            'response_headers': headers_text(answer.headers) if answer.headers else False,
-            'response_body': truncate(response),
-            'error_message': error,
-            'duration_ms': round((time.monotonic() - started) * 1000),
-            'attempt': 1,
-            'res_model': endpoint.model_name if endpoint else False,
-            'res_ids': ','.join(map(str, answer.res_ids)) or False,
-        })
+        LogBook(self.env).write(row(
+            f"{incoming.method} {incoming.path}"[:200], 'success' if answer.status < 400 else 'error',
+            answer.res_ids, direction='in', config_id=endpoint.config_id if endpoint else False,
+            http_method=incoming.method, url=redactor.url(url), client_address=incoming.client,
+            request_headers=headers_text(redactor.headers(dict(incoming.headers.items()))),
+            request_body=truncate(redactor.text(self.body.decode('utf-8', 'replace'))),
+            response_status_code=answer.status,
+            response_headers=headers_text(answer.headers) if answer.headers else False,
+            response_body=truncate(response), error_message=error,
+            duration_ms=round((time.monotonic() - started) * 1000), attempt=1,
+            res_model=endpoint.model_name if endpoint else False))
 
 
 class _Work:
@@ -303,8 +292,9 @@ class _Work:
         args = self.call.incoming.args
         limit = _count_parameter(self.env, args, 'limit', self.endpoint.page_size, 1, MAX_LIMIT)
         offset = _count_parameter(self.env, args, 'offset', 0, 0, None)
-        # An API key sent in the query string is no filter.
-        pairs = [(name, value) for name, value in args.items(multi=True) if name != self.endpoint.api_key_query]
+        # Credentials sent in the query string (an API key) are no filter.
+        credentials = self.endpoint.auth.query_parameters()
+        pairs = [(name, value) for name, value in args.items(multi=True) if name not in credentials]
         domain = self.reverse.domain(self.model, pairs) + self.domain
         records = self.model.search_fetch(domain, self.mapping.stored_fields(), limit=limit, offset=offset,
                                           order='id')

@@ -3,6 +3,7 @@ read from the configs (endpoint, methods, auth, mapping), so they never disagree
 import json
 import shlex
 
+from ..shared import auth
 from ..shared.payload import X2MANY, resolve_path
 from .front_door import API_PREFIX, MAX_LIMIT, allowed_methods
 
@@ -97,18 +98,11 @@ def _schema_name(endpoint):
 
 
 def _security(doc, config):
-    schemes = doc['components']['securitySchemes']
-    name = f"{_schema_name(config.endpoint)}Auth"
-    if config.auth_type == 'basic':
-        schemes[name] = {'type': 'http', 'scheme': 'basic'}
-    elif config.auth_type == 'bearer':
-        schemes[name] = {'type': 'http', 'scheme': 'bearer'}
-    elif config.auth_type == 'api_key':
-        schemes[name] = {'type': 'apiKey', 'name': config.api_key_name,
-                         'in': 'query' if config.api_key_location == 'query' else 'header'}
-    else:
-        return None
-    return [{name: []}]
+    """The config's security requirement, its schemes added to the document (as its auth type gives them)."""
+    credentials = auth.from_config(config.sudo())
+    schemes, requirement = credentials.openapi_security(f"{_schema_name(config.endpoint)}Auth")
+    doc['components']['securitySchemes'].update(schemes)
+    return requirement
 
 
 def _list_parameters(config):
@@ -201,21 +195,13 @@ def _sample_value(property_schema):
 def curl_examples(config, base_url):
     """One curl command per allowed method; credentials are placeholders, never the config's own."""
     url = f"{base_url}{API_PREFIX}/{config.endpoint}"
-    auth, query_key = [], ''
-    if config.auth_type == 'basic':
-        auth = ['-u', f"{config.auth_login or 'LOGIN'}:PASSWORD"]
-    elif config.auth_type == 'bearer':
-        auth = ['-H', 'Authorization: Bearer TOKEN']
-    elif config.auth_type == 'api_key' and config.api_key_location == 'query':
-        query_key = f"{config.api_key_name}=API_KEY"
-    elif config.auth_type == 'api_key':
-        auth = ['-H', f"{config.api_key_name}: API_KEY"]
+    credentials, query_key = auth.from_config(config.sudo()).curl_arguments()
     body = json.dumps(sample(config), ensure_ascii=False)
     commands = []
     for item in (False, True):
         target = f"{url}/ID" if item else url
         for method in allowed_methods(set(config.http_method_ids.mapped('name')), item):
-            words = ['curl', '-X', method, *auth]
+            words = ['curl', '-X', method, *credentials]
             if method in ('POST', 'PUT', 'PATCH'):
                 words += ['-H', 'Content-Type: application/json', '-d', body]
             words.append(_with_query(target, query_key, 'limit=10' if method == 'GET' and not item else ''))

@@ -17,12 +17,17 @@ each call gets the model in the inbound user's environment, so lookups obey that
 import base64
 import binascii
 import datetime
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from odoo.fields import Command
-from odoo.models import MAGIC_COLUMNS
+from odoo.models import MAGIC_COLUMNS, BaseModel
 
 from ..shared.payload import X2MANY, MappingError, line_label, parse_constant, resolve_path
 from ..shared.sandbox import CompiledScript, ScriptError, script_context
+
+if TYPE_CHECKING:
+    from odoo.fields import Field
 
 RESERVED_QUERY = ('limit', 'offset')
 _NEVER_WRITTEN = frozenset(MAGIC_COLUMNS) | {'display_name'}
@@ -31,21 +36,21 @@ _NEVER_WRITTEN = frozenset(MAGIC_COLUMNS) | {'display_name'}
 class InputError(Exception):
     """What the client sent cannot be taken; the message names the key, ``line_id`` its mapping line."""
 
-    def __init__(self, message, line_id=None, status=400):
+    def __init__(self, message: str, line_id: int | None = None, status: int = 400) -> None:
         super().__init__(message)
         self.message = message
         self.line_id = line_id
         self.status = status
 
 
-def writable(field):
+def writable(field: 'Field') -> bool:
     return field.name not in _NEVER_WRITTEN and not (field.compute and field.readonly and not field.inverse)
 
 
 class ReverseMapping:
     """The mapping lines of an inbound config, compiled once for reading requests."""
 
-    def __init__(self, config):
+    def __init__(self, config: BaseModel) -> None:
         model = config.env[config.model_name]
         lines = config.line_ids.sorted(lambda line: (line.sequence, line.id))
         self.keys = {key.name: key for key in (_Key(config, line, model) for line in lines)}
@@ -53,7 +58,7 @@ class ReverseMapping:
         # Keys of the objects that hold nested keys (``address`` for ``address.city``).
         self.parents = {key.path[:size] for key in self.keys.values() for size in range(1, len(key.path))}
 
-    def values(self, model, data, record=None):
+    def values(self, model: BaseModel, data: object, record: BaseModel | None = None) -> dict[str, object]:
         """Field values to create (no ``record``) or to write on ``record`` from the body ``data``."""
         if not isinstance(data, dict):
             raise InputError(model.env._(
@@ -72,7 +77,7 @@ class ReverseMapping:
                 values.update(key.read(model, given[key.name], data, record))
         return values
 
-    def domain(self, model, pairs):
+    def domain(self, model: BaseModel, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str, object]]:
         """The search domain of a list's query parameters (``(name, value)`` pairs); a repeated
         parameter matches any of its values."""
         wanted = {}
@@ -89,10 +94,10 @@ class ReverseMapping:
         return [(key.filter_path, 'in', values) if len(values) > 1 else (key.filter_path, '=', values[0])
                 for key, values in wanted.items()]
 
-    def filter_keys(self):
+    def filter_keys(self) -> list[str]:
         return [key.name for key in self.keys.values() if key.filter_path]
 
-    def identify(self, model, text):
+    def identify(self, model: BaseModel, text: str) -> list[tuple[str, str, object]] | None:
         """The domain of the record the URL names, or None when no record can have that id."""
         if self.identifier is None:
             return [('id', '=', int(text))] if text.isdigit() else None

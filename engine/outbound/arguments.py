@@ -3,13 +3,15 @@
 Each function returns what the engine works with, or raises a UserError saying
 what was wrong with the argument (a caller's mistake, not a network failure).
 """
+from collections.abc import Iterable
+
 from odoo import models
 from odoo.exceptions import UserError
 
 OUTBOUND = 'out'
 
 
-def outbound_config(configs, ref):
+def outbound_config(configs: models.BaseModel, ref: int | str | models.BaseModel | None) -> models.BaseModel:
     """The config ``ref`` designates (an id, an XML id, a record; ``None``: ``configs`` itself, one record),
     as superuser (it reads secrets), checked for sending."""
     Config = configs.sudo().with_context(active_test=False)
@@ -41,7 +43,7 @@ def outbound_config(configs, ref):
     return config
 
 
-def records_of(config, record_ids):
+def records_of(config: models.BaseModel, record_ids: models.BaseModel | int | Iterable[int] | None) -> models.BaseModel:
     """``record_ids`` (records, a record, an id or ids) as records of ``config``'s model."""
     Model = config.env[config.model_name]
     if isinstance(record_ids, models.BaseModel):

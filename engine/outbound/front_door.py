@@ -14,21 +14,35 @@ import dataclasses
 import json
 import time
 import uuid
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import requests
 
 from odoo.exceptions import UserError
 
 from ..shared import transport
-from ..shared.auth import AuthError, OAuth2Auth
+from ..shared.auth import AuthError
 from ..shared.payload import MappingError
 from . import jobs
 from .outcome import DONE, FAILED, LOG_STATUS, RETRY, Outcomes, Verdict, decide
-from .planning import Planner
-from .profile import Profile
+from .planning import Planned, Planner
+from .profile import Backoff, Profile, Schedule
 from .remote import GONE_ON_DELETE, RemoteIds
-from .request import RequestError
+from .request import RequestError, url_values
 from .request import finish as finish_request
+
+if TYPE_CHECKING:
+    from odoo.models import BaseModel
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """Where a planned delivery goes (``Outbound.route``): ``item`` sent by ``sender``, or skipped."""
+    item: Planned
+    sender: 'Outbound'            # this config's front door, or its fallback's
+    skipped: object = None        # why nothing is sent
+    via_fallback: bool = False
 
 
 class Outbound:
@@ -38,7 +52,8 @@ class Outbound:
 
     sleep = staticmethod(time.sleep)  # between the attempts of an immediate call
 
-    def __init__(self, config, timeout=None, profile=None, log_later=False):
+    def __init__(self, config: 'BaseModel', timeout: float | tuple[float, float] | None = None,
+                 profile: Profile | None = None, log_later: bool = False) -> None:
         self.profile = profile or (Profile.read(config, timeout) if timeout else config._outbound_profile())
         self.planner = Planner(config, self.profile)
         self.outcomes = Outcomes(self.profile, config.env, later=log_later)
@@ -48,11 +63,12 @@ class Outbound:
 
     # Planning ----------------------------------------------------------------------------
 
-    def plan(self, records, snapshots=None, in_domain=False, existing=None):
+    def plan(self, records: 'BaseModel', snapshots: dict[int, dict] | None = None, in_domain: bool = False,
+             existing: 'BaseModel | None' = None) -> Iterator[Planned]:
         """The planned deliveries of ``records`` (see ``Planner.plan``)."""
         return self.planner.plan(records, snapshots=snapshots, in_domain=in_domain, existing=existing)
 
-    def plan_or_raise(self, records, in_domain=False):
+    def plan_or_raise(self, records: 'BaseModel', in_domain: bool = False) -> Iterator[Planned]:
         """``plan()`` for a direct call: a broken mapping is a configuration error, logged and raised."""
         try:
             return self.plan(records, in_domain=in_domain)
@@ -62,39 +78,51 @@ class Outbound:
 
     # Sending -----------------------------------------------------------------------------
 
-    def call(self, records, queued=None, in_domain=False):
+    def call(self, records: 'BaseModel', queued: bool | None = None, in_domain: bool = False) -> dict:
         """A direct call: plan ``records``, then send them now or store them in the outbox; the result dict."""
         planned = self.plan_or_raise(records, in_domain=in_domain)
         queued = self.profile.queued if queued is None else queued
         return self.enqueue(planned) if queued else self.deliver(planned)
 
-    def enqueue(self, planned):
+    def enqueue(self, planned: Iterable[Planned]) -> dict:
         """Store the planned deliveries in the outbox, in the current transaction; the result dict."""
         return jobs.enqueue(self, planned)
 
-    def deliver(self, planned, rule=None, result=None):
+    def deliver(self, planned: Iterable[Planned], rule: Backoff | Schedule | None = None,
+                result: dict | None = None) -> dict:
         """Send the planned deliveries now, retrying under ``rule`` (the config's backoff); the result
         dict (``result``, when given, goes on collecting)."""
-        rule = rule or self.profile.backoff
         result = result or self.result()
         for item in planned:
             if self.settle(item, result):
                 continue
-            item, skipped, fallback = self.remote.resolve(item)
-            if skipped:
-                self.settle(dataclasses.replace(item, skipped=skipped), result)
+            route = self.route(item)
+            sender = route.sender
+            if route.skipped:
+                sender.settle(dataclasses.replace(route.item, skipped=route.skipped), result)
                 continue
-            if fallback:
-                self.fallback().deliver(self.fallback().plan(self.records(item)), result=result)
-                continue
-            verdict = self.send(item, str(uuid.uuid4()), rule)
+            verdict = sender.send(route.item, str(uuid.uuid4()), rule or sender.profile.backoff)
             response = _parsed(verdict.attempt.response_text) if verdict.attempt else None
-            self.report(result, item, verdict, response)
+            self.report(result, route.item, verdict, response)
             if verdict.attempt:
                 result.update(status_code=verdict.attempt.status_code, response=response)
         return result
 
-    def send(self, item, key, rule, job_id=None, number=1):
+    def route(self, item: Planned, fallback: 'Outbound | None' = None) -> 'Route':
+        """Where ``item`` goes, the one rule of the immediate path, the dispatcher and the preview:
+        sent by this config with ``{remote_id}`` filled; skipped, and why; or, for a record without a
+        remote id, sent through the fallback config (``fallback``, by default ``self.fallback()``) with
+        the same payload at the fallback's URL, the payload built for this delivery whatever the mode."""
+        resolved, skipped, via_fallback = self.remote.resolve(item)
+        if not via_fallback:
+            return Route(resolved, self, skipped)
+        sender = fallback or self.fallback()
+        resolved, skipped, _further = sender.remote.resolve(dataclasses.replace(
+            resolved, url_values=url_values(sender.profile.url, resolved.body)))
+        return Route(resolved, sender, skipped, via_fallback=True)
+
+    def send(self, item: Planned, key: str, rule: Backoff | Schedule, job_id: int | None = None,
+             number: int = 1) -> Verdict:
         """Send one planned delivery as attempt ``number`` (and the next ones while the rule retries
         in process); each attempt is decided and logged once. Returns the last Verdict."""
         refreshed = False
@@ -114,7 +142,8 @@ class Outbound:
             self.sleep(verdict.wait)
             number += 1
 
-    def not_sent(self, item, error, number, rule, job_id=None):
+    def not_sent(self, item: Planned, error: RequestError | AuthError, number: int, rule: Backoff | Schedule,
+                 job_id: int | None = None) -> Verdict:
         """The verdict, logged, on attempt ``number`` when ``finish()`` raised ``error``."""
         if isinstance(error, RequestError):
             log = self.outcomes.refused(item.record_ids, error.args[0], job_id=job_id, number=number)
@@ -126,7 +155,8 @@ class Outbound:
         verdict.error, verdict.log_id, verdict.attempt = log.error_message, log.id, None
         return verdict
 
-    def answered(self, item, request, attempt, number, rule, job_id=None, refreshed=False):
+    def answered(self, item: Planned, request: requests.PreparedRequest, attempt: transport.Attempt, number: int,
+                 rule: Backoff | Schedule, job_id: int | None = None, refreshed: bool = False) -> Verdict | None:
         """The verdict, logged, on an ``attempt`` made with ``request``; None when the auth renewed its
         credentials after a 401 and the request deserves one more try (not counted as a retry)."""
         if attempt.status_code == 401 and not refreshed and self.profile.auth.refresh():
@@ -140,27 +170,24 @@ class Outbound:
         self.outcomes.attempted(item.record_ids, request, verdict, job_id, notes=notes)
         return verdict
 
-    def fallback(self):
+    def fallback(self) -> 'Outbound':
         """The front door of the fallback config: records without a remote id go through it."""
         if self._fallback is None:
             config = self.config.browse(self.profile.remote.fallback_config_id)
             self._fallback = Outbound(config)
         return self._fallback
 
-    def records(self, item):
-        return self.config.env[self.profile.model].browse(item.record_ids)
-
-    def finish(self, item, key):
+    def finish(self, item: Planned, key: str) -> requests.PreparedRequest:
         """The request ``item`` is sent as, secrets in clear (show it through ``outcomes.redactor``)."""
         return finish_request(self.profile, item.body, item.url_values, key)
 
-    def test_authentication(self):
+    def test_authentication(self) -> tuple[bool, str]:
         """Test Authentication: get an OAuth2 token, or complete a TLS handshake, sending no record.
         Returns (success, message)."""
         auth = self.profile.auth
         try:
-            if isinstance(auth, OAuth2Auth):
-                expires_at = auth.renew()
+            expires_at = auth.renew()  # an auth type that issues tokens gets one; the others, None
+            if expires_at:
                 return True, self.outcomes.env._(
                     "A token was issued; it expires at %(date)s (UTC).", date=expires_at.replace(microsecond=0))
             origin = transport.origin(self.profile.url)
@@ -175,11 +202,11 @@ class Outbound:
 
     # Results -----------------------------------------------------------------------------
 
-    def result(self, **extra):
+    def result(self, **extra: object) -> dict:
         return {'success': True, 'status_code': None, 'response': None, 'log_ids': self.outcomes.log_ids,
                 'errors': [], 'requests': [], 'skipped_ids': [], **extra}
 
-    def settle(self, item, result):
+    def settle(self, item: Planned, result: dict) -> bool:
         """Log a planned skip or error into ``result``; True when ``item`` has nothing to send."""
         if item.skipped:
             self.outcomes.skipped(item.record_ids, item.skipped)
@@ -191,7 +218,7 @@ class Outbound:
             return True
         return False
 
-    def report(self, result, item, verdict, response):
+    def report(self, result: dict, item: Planned, verdict: Verdict, response: object) -> None:
         attempt = verdict.attempt
         result['requests'].append({
             'record_ids': item.record_ids, 'success': verdict.state == DONE,
@@ -202,7 +229,7 @@ class Outbound:
             result['success'] = False
             result['errors'].append(verdict.error)
 
-    def single_attempt(self):
+    def single_attempt(self) -> Backoff:
         """The retry rule of Send Test: one attempt, no retry."""
         return dataclasses.replace(self.profile.backoff, max_retries=0)
 

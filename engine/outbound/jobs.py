@@ -13,14 +13,22 @@ A job is the delivery of one planned request, written in the transaction of the 
 """
 import datetime
 import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from odoo import fields
 from odoo.tools import SQL
 
 from ..shared import wakeup
 from ..shared.payload import to_json_text
-from .outcome import DEAD, DONE, FAILED, PENDING, RETRY, RUNNING, UNFINISHED
+from .outcome import DEAD, DONE, FAILED, PENDING, RETRY, RUNNING, UNFINISHED, Verdict
 from .profile import parse_schedule
+
+if TYPE_CHECKING:
+    from odoo.api import Environment
+    from odoo.models import BaseModel
+
+    from .planning import Planned
 
 _logger = logging.getLogger(__name__)
 
@@ -32,7 +40,7 @@ DISPATCHER_CRON = 'bj_api_sync.ir_cron_dispatch_jobs'
 _WOKEN = 'bj_api_sync.dispatcher_woken'
 
 
-def enqueue(outbound, planned):
+def enqueue(outbound, planned: 'Iterable[Planned]') -> dict:
     """Store planned deliveries as jobs in the current transaction; return the result dict.
 
     A job keeps the record ids, the payload and the values of the URL placeholders:
@@ -93,7 +101,7 @@ def _insert(env, job_values):
     return sorted(job_id for (job_id,) in env.cr.fetchall())
 
 
-def wake_dispatcher(env, at=None):
+def wake_dispatcher(env: 'Environment', at: datetime.datetime | None = None) -> None:
     """Have the dispatcher cron run after this transaction commits (or at ``at``).
 
     Woken once per transaction: a thousand deliveries queued together write one trigger. Woken now, it
@@ -107,7 +115,7 @@ def wake_dispatcher(env, at=None):
     wakeup.trigger_now(env, DISPATCHER_CRON)
 
 
-def settle(job, verdict, max_attempts, now):
+def settle(job: 'BaseModel', verdict: Verdict, max_attempts: int, now: datetime.datetime) -> None:
     """The job's state after the verdict on its attempt (``now``: the database's clock, as the claim's)."""
     attempt = verdict.attempt
     values = {'lease_until': False, 'last_status_code': attempt.status_code if attempt else False,
@@ -120,7 +128,7 @@ def settle(job, verdict, max_attempts, now):
             values['done_at'] = now
     job.write(values)
 
-def retry_now(jobs, env):
+def retry_now(jobs: 'BaseModel', env: 'Environment') -> bool:
     """Failed or dead ``jobs`` get a fresh series of attempts, starting now; False if none can."""
     jobs = jobs.filtered(lambda job: job.state in (FAILED, DEAD))
     for job in jobs:
@@ -131,7 +139,7 @@ def retry_now(jobs, env):
     return bool(jobs)
 
 
-def replay(jobs, env):
+def replay(jobs: 'BaseModel', env: 'Environment') -> 'BaseModel':
     """Done ``jobs`` are sent again, each as a new job with its own idempotency key; the new jobs."""
     replays = jobs.browse()
     for job in jobs.filtered(lambda job: job.state == DONE):
@@ -141,7 +149,7 @@ def replay(jobs, env):
     return replays
 
 
-def cleanup(env):
+def cleanup(env: 'Environment') -> tuple[int, int]:
     """Remove done jobs and logs older than the retention period; failed and dead jobs
     (and their logs) stay until an operator handles them."""
     days = int(env['ir.config_parameter'].sudo().get_param('bj_api_sync.retention_days', DEFAULT_RETENTION_DAYS))

@@ -8,15 +8,22 @@ the request itself is finished when it is sent (``engine/outbound/request.py``).
 """
 import dataclasses
 import itertools
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from odoo.tools import split_every
 from odoo.tools.translate import LazyTranslate
 
 from ...compat import PREFETCH_MAX
-from ..shared.payload import script_result
+from ..shared.payload import Mapping, script_result
 from ..shared.sandbox import CompiledScript, ScriptError, eval_domain, script_context
 from .remote import RemoteIds
 from .request import RequestError, check, url_values
+
+if TYPE_CHECKING:
+    from odoo.models import BaseModel
+
+    from .profile import Profile
 
 _lt = LazyTranslate(__name__)
 
@@ -24,9 +31,9 @@ _lt = LazyTranslate(__name__)
 @dataclasses.dataclass
 class Planned:
     """One planned delivery: a request to send (``body``), or why nothing is sent (``error``, ``skipped``)."""
-    record_ids: list
+    record_ids: list[int]
     body: object = None          # the payload: an object, or a list of objects when paginated
-    url_values: dict = None      # values of the URL's {placeholders}
+    url_values: dict | None = None  # values of the URL's {placeholders}
     error: object = None
     skipped: object = None
 
@@ -34,13 +41,13 @@ class Planned:
 class Planner:
     """Selects and plans the records of one config (a superuser record) under its profile."""
 
-    def __init__(self, config, profile):
+    def __init__(self, config: 'BaseModel', profile: 'Profile') -> None:
         self.config = config
         self.profile = profile
         self._mapping = None
 
     @property
-    def mapping(self):
+    def mapping(self) -> Mapping:
         """The compiled mapping, built on first use (MappingError if the mapping is wrong)."""
         if self._mapping is None:
             self._mapping = self.config._compiled_mapping()
@@ -48,10 +55,10 @@ class Planner:
 
     # Selecting ---------------------------------------------------------------------------
 
-    def domain(self):
+    def domain(self) -> list:
         return eval_domain(self.config.env, self.profile.domain, self.profile.label)
 
-    def search(self, changed_since=None, limit=None, after_id=None):
+    def search(self, changed_since=None, limit: int | None = None, after_id: int | None = None) -> 'BaseModel':
         """The records of the domain in id order, Odoo's usual way: archived ones only if the domain
         asks for them; ``after_id``: those after it (a scheduled sync resuming)."""
         domain = self.domain()
@@ -62,7 +69,7 @@ class Planner:
         Model = self.config.env[self.profile.model].with_context(active_test=True)
         return Model.search(domain, order='id', limit=limit)
 
-    def in_domain(self, records):
+    def in_domain(self, records: 'BaseModel') -> 'BaseModel':
         """Those of ``records`` the domain selects; passed explicitly, archived records count."""
         domain = self.domain()
         if not domain or not records:
@@ -72,7 +79,8 @@ class Planner:
 
     # Planning ----------------------------------------------------------------------------
 
-    def plan(self, records, snapshots=None, in_domain=False, existing=None):
+    def plan(self, records: 'BaseModel', snapshots: dict[int, dict] | None = None, in_domain: bool = False,
+             existing: 'BaseModel | None' = None) -> Iterator[Planned]:
         """An iterator of Planned, built page by page as it is consumed, so memory stays flat
         however many records are sent. Records gone from the database are planned from
         ``snapshots``; ``in_domain`` says the records were found with the domain already;
@@ -106,7 +114,7 @@ class Planner:
               for chunk in split_every(self.profile.page_size, from_snapshots, list)),
         )
 
-    def snapshot(self, records):
+    def snapshot(self, records: 'BaseModel') -> dict[int, dict]:
         """Payloads of the records in the domain as they are now: {id: payload}.
 
         Kept for records that may be deleted before delivery; a record whose

@@ -1,30 +1,38 @@
 """A config read once: the immutable value every later step works from.
 
-Planning, finishing, sending and logging all take a ``Profile``, never the
-config record, so a delivery queued now and sent later, in another transaction
-or process, runs on one consistent version of its config.
+Everything a config says about sending is in its ``Profile``: the filter domain and payload script
+that planning applies, the URL, headers and auth that finish a request, the retry rules that decide
+an outcome, the language of the logs. Finishing, sending and logging take the profile alone, so a
+delivery queued now and sent later, in another transaction or process, runs on one consistent
+version of its config. Planning also gets the record, for what it reads through the ORM: the
+records themselves and the compiled mapping (``_compiled_mapping()``, cached like the profile,
+``bj.api.sync.config._outbound_profile()``).
 """
-import base64
 import dataclasses
 import datetime
 import random
 import re
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from requests.utils import get_auth_from_url
 
 from ..shared import auth as auth_types
+from ..shared.labels import config_label
 from ..shared.logbook import SENSITIVE_HEADER, Redactor
 from ..shared.tls import TlsSettings
 from .remote import REMOTE_ID, RemoteSettings
 from .request import placeholders
+
+if TYPE_CHECKING:
+    from odoo.models import BaseModel
 
 DEFAULT_RETRY_SCHEDULE = '1m, 5m, 30m, 2h, 6h, 12h'
 RETRY_JITTER = 0.2  # queued waits vary by ±20 % so failed deliveries don't come back in a wave
 _UNITS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}
 
 
-def parse_schedule(text):
+def parse_schedule(text) -> list[float]:
     """'1m, 5m, 2h' → [60, 300, 7200] seconds; ValueError naming what is wrong."""
     waits = []
     for part in re.split(r'[,\s]+', (text or '').strip()):
@@ -43,13 +51,13 @@ class Backoff:
     base: float = 1.0
     cap: float = 30.0
     retry_after_max: float = 60.0
-    in_process = True  # the caller waits and tries again itself
+    in_process: ClassVar[bool] = True  # the caller waits and tries again itself
 
     @property
-    def max_attempts(self):
+    def max_attempts(self) -> int:
         return self.max_retries + 1
 
-    def wait(self, number, retry_after=None):
+    def wait(self, number: int, retry_after: float | None = None) -> float:
         """Seconds to wait after attempt ``number`` (1-based)."""
         if retry_after is not None:
             return min(retry_after, self.retry_after_max)
@@ -59,15 +67,15 @@ class Backoff:
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """Queued deliveries: one wait per retry, jittered; never before the server's ``Retry-After``."""
-    waits: tuple
+    waits: tuple[float, ...]
     retry_after_max: float = 86400.0
-    in_process = False  # the delivery is rescheduled; a dispatcher tries again later
+    in_process: ClassVar[bool] = False  # the delivery is rescheduled; a dispatcher tries again later
 
     @property
-    def max_attempts(self):
+    def max_attempts(self) -> int:
         return len(self.waits) + 1
 
-    def wait(self, number, retry_after=None):
+    def wait(self, number: int, retry_after: float | None = None) -> float:
         seconds = self.waits[min(number, len(self.waits)) - 1] * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
         if retry_after is not None:
             seconds = max(seconds, min(retry_after, self.retry_after_max))
@@ -100,11 +108,12 @@ class Profile:
     payload_script: str = ''
 
     @property
-    def label(self):
-        return f'BJ API config "{self.name}"'
+    def label(self) -> str:
+        return config_label(self.name)
 
     @classmethod
-    def read(cls, config, timeout=None):  # pylint: disable=method-required-super  # not an Odoo model
+    def read(cls, config: 'BaseModel',  # pylint: disable=method-required-super  # not an Odoo model
+             timeout: float | tuple[float, float] | None = None) -> 'Profile':
         """The profile of ``config`` (a superuser record: it reads secrets); ``timeout`` overrides its timeouts."""
         get_param = config.env['ir.config_parameter'].sudo().get_param
         defaults = Backoff()
@@ -138,7 +147,7 @@ class Profile:
             payload_script=config.python_script or '',
         )
 
-    def redactor(self):
+    def redactor(self) -> Redactor:
         """Masks every secret this profile can put in a request."""
         secrets = list(self.signing_secrets)
         secrets.append(self.tls.client_key)
@@ -147,7 +156,7 @@ class Profile:
         return Redactor(secrets, more=self.auth.secrets)
 
 
-def url_credentials(url):
+def url_credentials(url: str | None) -> list[str]:
     """The password of ``http://user:password@host/`` (as written and decoded) and the
     Basic credentials derived from it: an API may echo them back."""
     userinfo = urlsplit(url or '').netloc.rpartition('@')[0]
@@ -155,7 +164,7 @@ def url_credentials(url):
         return []
     login, password = get_auth_from_url(url)
     return [userinfo.partition(':')[2], password,
-            base64.b64encode(f"{login}:{password}".encode('latin1', 'replace')).decode()]
+            auth_types.basic_credentials(login, password)]
 
 
 def _signing_secrets(config):

@@ -17,9 +17,16 @@ transaction, and the change capture skips them (``engine/outbox/capture.py``).
 import dataclasses
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 from odoo.tools import SQL
-from odoo.tools.translate import LazyTranslate
+from odoo.tools.translate import LazyGettext, LazyTranslate
+
+if TYPE_CHECKING:
+    from odoo.api import Environment
+    from odoo.models import BaseModel
+
+    from ..shared.transport import Attempt
 
 _lt = LazyTranslate(__name__)
 
@@ -28,16 +35,16 @@ GONE_ON_DELETE = (404, 410)       # a DELETE answered so: the remote object is a
 _WRITTEN_BACK = 'bj_api_sync.written_back'
 
 
-def scope_of(config_id, scope):
+def scope_of(config_id: int, scope) -> str:
     """The scope a config keeps its remote ids in: its own, unless it shares one."""
     return (scope or '').strip() or f'config:{config_id}'
 
 
-def payload_hash(body):
+def payload_hash(body: object) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def written_back(env):
+def written_back(env: 'Environment') -> set[tuple[str, int]]:
     """{(model, id)} of the records this transaction wrote response values to."""
     return env.cr.precommit.data.setdefault(_WRITTEN_BACK, set())
 
@@ -46,15 +53,16 @@ def written_back(env):
 class RemoteSettings:
     """What a profile needs of a config's remote ids."""
     scope: str
-    ordering: str = None             # jobs of one record in this scope go out in order, across configs
-    id_path: str = None
+    ordering: str | None = None      # jobs of one record in this scope go out in order, across configs
+    id_path: str | None = None
     response_lines: tuple = ()       # (response path, field name)
-    fallback_config_id: int = None
+    fallback_config_id: int | None = None
     skip_unchanged: bool = False
     needs_remote_id: bool = False    # the URL has {remote_id}
 
     @classmethod
-    def read(cls, config, needs_remote_id):  # pylint: disable=method-required-super  # not an Odoo model
+    def read(cls, config: 'BaseModel',  # pylint: disable=method-required-super  # not an Odoo model
+             needs_remote_id: bool) -> 'RemoteSettings':
         return cls(
             scope=scope_of(config.id, config.remote_id_scope),
             ordering=(config.remote_id_scope or '').strip() or str(config.id),
@@ -67,7 +75,7 @@ class RemoteSettings:
         )
 
     @property
-    def active(self):
+    def active(self) -> bool:
         """Does this config use remote ids at all? (Configs that do not pay nothing for them.)"""
         return bool(self.id_path or self.response_lines or self.fallback_config_id or self.skip_unchanged
                     or self.needs_remote_id)
@@ -76,12 +84,12 @@ class RemoteSettings:
 class RemoteIds:
     """One profile's remote ids in one transaction."""
 
-    def __init__(self, profile, env):
+    def __init__(self, profile, env: 'Environment') -> None:
         self.profile = profile
         self.settings = profile.remote
         self.env = env
 
-    def links(self, record_ids):
+    def links(self, record_ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
         """{record id: (remote id, payload hash)} of ``record_ids`` in the scope: one query."""
         if not record_ids:
             return {}
@@ -90,7 +98,7 @@ class RemoteIds:
                             [self.settings.scope, self.profile.model, tuple(record_ids)])
         return {res_id: (remote_id, digest) for res_id, remote_id, digest in self.env.cr.fetchall()}
 
-    def resolve(self, item):
+    def resolve(self, item) -> tuple[object, LazyGettext | None, bool]:
         """Before sending ``item``: (the item to send, with ``{remote_id}`` filled; the reason it is
         skipped, or None; True when it goes through the fallback config instead)."""
         settings = self.settings
@@ -109,7 +117,7 @@ class RemoteIds:
             item = dataclasses.replace(item, url_values={**(item.url_values or {}), REMOTE_ID: remote_id})
         return item, None, False
 
-    def learn(self, item, attempt):
+    def learn(self, item, attempt: 'Attempt') -> list[LazyGettext]:
         """After a successful answer to ``item``: keep what it tells. Returns what could not be
         processed: sentences (maybe lazy translations) for the log row."""
         settings = self.settings

@@ -30,11 +30,11 @@ class RequestError(Exception):
     """This request cannot be finished (a placeholder without value, a header that is not Latin-1...)."""
 
 
-def placeholders(url):
+def placeholders(url) -> list[str]:
     return PLACEHOLDER.findall(url or '')
 
 
-def url_values(url, payload):
+def url_values(url: str, payload: object) -> dict[str, object]:
     """What a plan keeps for the URL: the payload's values of the URL's placeholders ({remote_id}
     is the record's remote id, filled when the request is sent: ``engine/outbound/remote.py``)."""
     if not isinstance(payload, dict):
@@ -42,7 +42,7 @@ def url_values(url, payload):
     return {key: payload.get(key) for key in placeholders(url) if key != REMOTE_ID}
 
 
-def finish(profile, body, values, key):
+def finish(profile, body: object, values: dict | None, key: str) -> requests.PreparedRequest:
     """The ``requests.PreparedRequest`` for one planned delivery; RequestError if it cannot be built.
 
     ``body`` is the payload (an object, or a list when paginated), ``values`` the placeholder values.
@@ -72,7 +72,7 @@ def finish(profile, body, values, key):
     return transport.session().prepare_request(request)
 
 
-def check(profile, body, values):
+def check(profile, body: object, values: dict | None) -> None:
     """Raise the RequestError that finishing this plan would raise, without building the request:
     a plan that can never be sent is an error when planned, not when sent."""
     fill_placeholders(profile.url, {**(values or {}), REMOTE_ID: REMOTE_ID})
@@ -80,7 +80,7 @@ def check(profile, body, values):
         list(_query_items(body))
 
 
-def fill_placeholders(url, values):
+def fill_placeholders(url: str, values: dict | None) -> str:
     def value_of(match):
         name = match.group(1)
         if not isinstance(values, dict) or values.get(name) in (None, ''):

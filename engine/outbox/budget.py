@@ -11,7 +11,7 @@ UNLIMITED_BUDGET = 240  # seconds: the longest run when Odoo sets no cron time l
 MIN_BUDGET = 5          # seconds: a run always gets this long, even under a tight limit
 
 
-def time_budget(longest_request):
+def time_budget(longest_request: float) -> float:
     """Seconds a run may keep starting requests: half the cron time limit, less the longest
     request (connection + read timeout) that may still be in flight when it stops."""
     limit = config['limit_time_real_cron']

@@ -26,6 +26,8 @@ call, since a rule cannot know whether the record will be deleted later.
 import collections
 import dataclasses
 import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from odoo import SUPERUSER_ID, api
 from odoo.exceptions import MissingError
@@ -33,6 +35,10 @@ from odoo.exceptions import MissingError
 from ..outbound.front_door import Outbound
 from ..outbound.planning import Planned
 from ..outbound.remote import written_back
+
+if TYPE_CHECKING:
+    from odoo.api import Environment
+    from odoo.models import BaseModel
 
 _logger = logging.getLogger(__name__)
 _CAPTURED = 'bj_api_sync.captured'
@@ -46,8 +52,8 @@ class Watch:
     """What one config's native capture watches on its model."""
     config_id: int
     queued: bool
-    events: frozenset             # of CREATE, UPDATE, DELETE
-    fields: frozenset = None      # an update sends when one of these changes; None: any stored field
+    events: frozenset[str]        # of CREATE, UPDATE, DELETE
+    fields: frozenset[str] | None = None  # an update sends when one of these changes; None: any stored field
 
 
 @dataclasses.dataclass
@@ -99,7 +105,8 @@ def _not_written_back(records):
 
 # Rule calls -------------------------------------------------------------------------------------
 
-def record(config, records, queued, timeout=None):
+def record(config: 'BaseModel', records: 'BaseModel', queued: bool,
+           timeout: float | tuple[float, float] | None = None) -> None:
     """A rule call: deliver ``records`` through ``config`` (a superuser record) when the transaction
     commits. The payload is snapshotted now, for a record deleted before the commit."""
     # Records of an onchange (new, without an id) have nothing to send.
@@ -115,7 +122,7 @@ def record(config, records, queued, timeout=None):
         _logger.debug("%s: no snapshot of %s", config.name, records, exc_info=True)
 
 
-def deferred_result(records, queued):
+def deferred_result(records: 'BaseModel', queued: bool) -> dict:
     """What ``_make_outbound_http_request`` returns for a call it captured (docs/reference.md)."""
     return {'success': True, 'deferred': True, 'queued': queued, 'record_ids': records.ids,
             'status_code': None, 'response': None, 'log_ids': [], 'errors': [], 'requests': [],
@@ -140,7 +147,7 @@ def _capture(records, watches):
     return captured
 
 
-def created(records):
+def created(records: 'BaseModel') -> None:
     captured = _capture(records, _watches(records, CREATE))
     if captured is None and _watches(records, UPDATE):
         captured = _transaction(records.env.cr)
@@ -156,7 +163,7 @@ def _updatable(records):
     return records.filtered(lambda record: record.id not in created_ids) if created_ids else records
 
 
-def before_update(records, names):
+def before_update(records: 'BaseModel', names: Iterable[str]) -> tuple | None:
     """Before ``names`` change on ``records``: what to compare after, or None when no watch cares."""
     watches = _watches(records, UPDATE)
     if not watches or not records:
@@ -174,7 +181,7 @@ def before_update(records, names):
     return records, relevant, old
 
 
-def after_update(before):
+def after_update(before: tuple | None) -> None:
     """After the change: capture, per watch, the records whose watched values differ."""
     if before is None:
         return
@@ -186,7 +193,7 @@ def after_update(before):
             _capture(changed, [watch])
 
 
-def before_delete(records):
+def before_delete(records: 'BaseModel') -> None:
     """Before an unlink: capture the deletion for the watches of DELETE, and take the payload of every
     record pending for this model, which the precommit plans after the record is gone."""
     watches = records.env['bj.api.sync.config']._capture_watches().get(records._name, ())
@@ -212,7 +219,7 @@ def before_delete(records):
             _logger.debug("BJ API config %s: no snapshot of %s", config_id, pending, exc_info=True)
 
 
-def register(env, watches):
+def register(env: 'Environment', watches: dict[str, tuple[Watch, ...]]) -> None:
     """Hook the models of ``watches`` ({model: (Watch, ...)}) in this registry, on top of what
     ``base_automation`` hooked. Each method is hooked once, whatever the number of configs."""
     for model_name, model_watches in watches.items():
@@ -242,7 +249,7 @@ def _hook(Model, name, method):
     setattr(Model, name, method)
 
 
-def is_hooked(Model, name):
+def is_hooked(Model: type, name: str) -> bool:
     """Whether ``Model.name`` goes through the capture (for tests and diagnostics)."""
     method = getattr(Model, name, None)
     while method is not None:

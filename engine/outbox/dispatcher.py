@@ -19,6 +19,7 @@ import datetime
 import json
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from odoo import SUPERUSER_ID, api
 
@@ -26,11 +27,14 @@ from ... import compat
 from ..outbound import front_door, jobs
 from ..outbound.outcome import DONE, FAILED, PENDING, Verdict
 from ..outbound.planning import Planned
-from ..outbound.request import RequestError, url_values
+from ..outbound.request import RequestError
 from ..shared import transport
 from ..shared.auth import AuthError
 from . import budget as cron
 from . import health
+
+if TYPE_CHECKING:
+    from odoo.modules.registry import Registry
 
 _logger = logging.getLogger(__name__)
 
@@ -139,7 +143,7 @@ def _wake_helpers(registry):
             helper._trigger()
 
 
-def run_budget(registry):
+def run_budget(registry: 'Registry') -> float:
     """How long one dispatcher run may claim jobs, in seconds (``engine/outbox/budget.py``): the longest
     request in flight is that of the slowest config with jobs waiting."""
     with registry.cursor() as cr:
@@ -150,7 +154,7 @@ def run_budget(registry):
     return cron.time_budget(longest_request)
 
 
-def dispatch(registry, time_budget=cron.UNLIMITED_BUDGET, concurrency=None):
+def dispatch(registry: 'Registry', time_budget: float = cron.UNLIMITED_BUDGET, concurrency: int | None = None) -> int:
     """Send due jobs, several at a time, until none is left or the time budget is spent; return
     how many were sent. When the budget ran out first, the dispatcher is woken again for the rest."""
     deadline = time.monotonic() + time_budget
@@ -215,34 +219,17 @@ class _Turn:
             env = api.Environment(cr, SUPERUSER_ID, {})
             outbounds = _Outbounds(env, self.profiles)
             settled = self._conclude(outbounds, finished)
-            outbounds.flush()
             now = cr.now()
-            _record_all(env, outbounds, settled, now)
-            env.flush_all()
-            free = self.concurrency - in_flight - len(again)
-            due = []
-            if claiming and (self.look or finished) and free > 0:
-                cr.execute(_DUE_CONFIGS, jobs.CLAIM_STATES)
-                due = cr.fetchall()
-            troubled = {flight.sender for flight, verdict in settled
-                        if health.signal(verdict) != (health.ALIVE, None)}
-            healths, locked = health.load(cr, {flight.sender for flight, _verdict in settled}
-                                          | {config_id for config_id, _expired in due}, jobs.CLAIM_STATES, now, troubled)
+            self._record(outbounds, settled, now)
+            due = self._due(cr, claiming and (self.look or finished), self.concurrency - in_flight - len(again))
+            healths, locked = self._load_health(cr, settled, due, now)
             pauses = _learn(healths, locked, settled, now)
             freed = collections.Counter(flight.config_id for flight, _verdict in settled)
-            claimed = self._claim(cr, healths, [row for row in due if row[0] not in pauses], free, now, freed)
-            ready, refused = _prepare(env, outbounds, again + claimed)
-            outbounds.flush()
-            _record_all(env, outbounds, refused, now)
-            late = {flight.sender for flight, _verdict in refused} - locked
-            late_healths = health.lock(cr, late, jobs.CLAIM_STATES, wait=False)
-            healths.update(late_healths)
-            locked |= set(late_healths)
-            pauses.update(_learn(healths, locked, refused, now))
-            for config_id in locked:
-                health.save(cr, healths[config_id])
-            for config_id, (gone, error) in pauses.items():
-                env['bj.api.sync.config'].browse(config_id)._pause_for_health(gone, error)
+            claimed = self._claim(cr, healths, [row for row in due if row[0] not in pauses],
+                                  self.concurrency - in_flight - len(again), now, freed)
+            ready, refused = self._finish(outbounds, again + claimed, now)
+            pauses.update(self._learn_late(cr, healths, locked, refused, now))
+            self._save_health(env, healths, locked, pauses)
         self.sent += len(settled) + len(refused)
         # What this turn freed is for the next one to claim, if no other dispatcher did.
         self.look = bool(claimed) or bool(finished)
@@ -251,6 +238,53 @@ class _Turn:
             _wake_helpers(self.registry)
             self.helped = True
         return ready
+
+    @staticmethod
+    def _record(outbounds, settled, now):
+        """Write the concluded attempts' log rows, then their jobs' states."""
+        outbounds.flush()
+        _record_all(outbounds.env, outbounds, settled, now)
+        outbounds.env.flush_all()
+
+    @staticmethod
+    def _due(cr, looking, free):
+        """The configs with due jobs, in the order their first job became due (when claiming at all)."""
+        if not looking or free <= 0:
+            return []
+        cr.execute(_DUE_CONFIGS, jobs.CLAIM_STATES)
+        return cr.fetchall()
+
+    @staticmethod
+    def _load_health(cr, settled, due, now):
+        """The health of the configs concerned; those whose attempts went wrong are locked."""
+        troubled = {flight.sender for flight, verdict in settled if health.signal(verdict) != (health.ALIVE, None)}
+        concerned = {flight.sender for flight, _verdict in settled} | {config_id for config_id, _expired in due}
+        return health.load(cr, concerned, jobs.CLAIM_STATES, now, troubled)
+
+    @staticmethod
+    def _finish(outbounds, flights, now):
+        """Finish the requests of the claimed flights; those that cannot be built are concluded at once."""
+        ready, refused = _prepare(outbounds.env, outbounds, flights)
+        outbounds.flush()
+        _record_all(outbounds.env, outbounds, refused, now)
+        return ready, refused
+
+    @staticmethod
+    def _learn_late(cr, healths, locked, refused, now):
+        """Learn from the requests refused while finishing, locking their health rows if need be (no wait)."""
+        late = {flight.sender for flight, _verdict in refused} - locked
+        late_healths = health.lock(cr, late, jobs.CLAIM_STATES, wait=False)
+        healths.update(late_healths)
+        locked |= set(late_healths)
+        return _learn(healths, locked, refused, now)
+
+    @staticmethod
+    def _save_health(env, healths, locked, pauses):
+        """Store the locked health rows; pause the configs that must be."""
+        for config_id in locked:
+            health.save(env.cr, healths[config_id])
+        for config_id, (gone, error) in pauses.items():
+            env['bj.api.sync.config'].browse(config_id)._pause_for_health(gone, error)
 
     def _conclude(self, outbounds, finished):
         """The verdicts on ``finished`` attempts, logged (flights whose credentials were renewed
@@ -366,19 +400,15 @@ def _prepare(env, outbounds, flights):
 
 
 def _resolve(outbounds, outbound, flight):
-    """Remote ids, at send time: fill ``{remote_id}``, or send through the fallback config (with the
-    payload queued, as the delivery itself would), or skip. Returns the verdict of a flight not
-    sent, else None."""
-    item, skipped, fallback = outbound.remote.resolve(flight.item)
-    if fallback:
-        flight.sender_id = outbound.profile.remote.fallback_config_id
-        sender = outbounds[flight.sender_id]
-        item, skipped, _fallback = sender.remote.resolve(dataclasses.replace(
-            item, url_values=url_values(sender.profile.url, item.body)))
-    if skipped:
-        log = outbounds[flight.sender].outcomes.skipped(item.record_ids, skipped, job_id=flight.job_id)
+    """Where the flight goes at send time (``Outbound.route``); the verdict of a flight not sent, else None."""
+    fallback_id = outbound.profile.remote.fallback_config_id
+    route = outbound.route(flight.item, fallback=outbounds[fallback_id] if fallback_id else None)
+    if route.via_fallback:
+        flight.sender_id = fallback_id
+    if route.skipped:
+        log = route.sender.outcomes.skipped(route.item.record_ids, route.skipped, job_id=flight.job_id)
         return Verdict(DONE, flight.number, log_id=log.id)
-    flight.item = item
+    flight.item = route.item
     return None
 
 

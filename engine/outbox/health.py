@@ -18,8 +18,13 @@ themselves are the plain functions below; ``engine/outbox/dispatcher.py`` calls 
 import dataclasses
 import datetime
 import math
+from collections.abc import Collection
+from typing import TYPE_CHECKING
 
-from ..outbound.outcome import DEAD, DONE, RETRY
+from ..outbound.outcome import DEAD, DONE, RETRY, Verdict
+
+if TYPE_CHECKING:
+    from odoo.sql_db import BaseCursor
 
 CLOSED = 'closed'
 OPEN = 'open'
@@ -46,22 +51,22 @@ class Health:
     auto_pause_hours: int
     state: str
     consecutive_failures: int
-    failing_since: datetime.datetime
+    failing_since: datetime.datetime | None
     cooldown: int
-    next_probe_at: datetime.datetime
-    probe_job_id: int          # the last probe sent while open
+    next_probe_at: datetime.datetime | None
+    probe_job_id: int | None   # the last probe sent while open
     probe_running: bool        # ... and it is still in flight
-    held_until: datetime.datetime
-    next_slot_at: datetime.datetime
+    held_until: datetime.datetime | None
+    next_slot_at: datetime.datetime | None
     running: int
 
-    def quiet(self, now):
+    def quiet(self, now: datetime.datetime) -> bool:
         """No limit to share, nothing wrong: dispatchers may claim and learn without its lock (a
         success changes nothing here), so they do not queue behind each other on a healthy endpoint."""
         return (not self.rate_limit and not self.max_concurrency and self.state == CLOSED
                 and not self.consecutive_failures and not (self.held_until and self.held_until > now))
 
-    def allowance(self, wanted, now):
+    def allowance(self, wanted: int, now: datetime.datetime) -> tuple[int, bool]:
         """How many deliveries a dispatcher may claim now (at most ``wanted``), and whether they are a probe."""
         if self.held_until and self.held_until > now:
             return 0, False
@@ -78,7 +83,7 @@ class Health:
             wanted = min(wanted, math.ceil(ahead * self.rate_limit)) if ahead > 0 else 0
         return max(wanted, 0), probe
 
-    def reserve(self, count, now):
+    def reserve(self, count: int, now: datetime.datetime) -> list[float]:
         """Reserve ``count`` rate-limit slots: the seconds each delivery waits before it is sent."""
         if not self.rate_limit:
             return [0.0] * count
@@ -88,7 +93,8 @@ class Health:
         offset = (start - now).total_seconds()
         return [offset + interval * number for number in range(count)]
 
-    def learn(self, signal, now, job_id, hold_seconds=None):
+    def learn(self, signal: str | None, now: datetime.datetime, job_id: int,
+              hold_seconds: float | None = None) -> bool:
         """Update the breaker after the attempt of delivery ``job_id`` gave ``signal`` (ALIVE, FAILING or
         GONE; None when it tells nothing) and maybe a ``Retry-After`` hold; True when the config must
         now be paused."""
@@ -117,7 +123,7 @@ class Health:
             now - self.failing_since >= datetime.timedelta(hours=self.auto_pause_hours)
 
 
-def signal(verdict):
+def signal(verdict: Verdict) -> tuple[str | None, float | None]:
     """What ``verdict`` (engine/outbound/outcome.py) tells about the endpoint, and the Retry-After hold it asks for."""
     attempt = verdict.attempt
     if attempt is None:
@@ -172,7 +178,8 @@ UPDATE bj_api_sync_health
 """
 
 
-def load(cr, config_ids, states, now, troubled=()):
+def load(cr: 'BaseCursor', config_ids: Collection[int], states: dict[str, object], now: datetime.datetime,
+         troubled: Collection[int] = ()) -> tuple[dict[int, Health], set[int]]:
     """The health of ``config_ids``: {config_id: Health}, and the ids of those locked until the
     transaction ends: every one but the quiet ones with nothing ``troubled`` (an attempt that did not
     go well) to learn. Locks are taken in config id order, so dispatchers never deadlock."""
@@ -186,7 +193,8 @@ def load(cr, config_ids, states, now, troubled=()):
     return healths, set(locked)
 
 
-def lock(cr, config_ids, states, wait=True):
+def lock(cr: 'BaseCursor', config_ids: Collection[int], states: dict[str, object],
+         wait: bool = True) -> dict[int, Health]:
     """The health of ``config_ids``, locked until the transaction ends: {config_id: Health}. A config
     gets its row the first time a dispatcher needs it. Without ``wait``, rows another transaction
     holds are left out (a lock taken late, out of order, must not wait)."""
@@ -206,7 +214,7 @@ def _select(cr, query, config_ids, states):
     return {row[0]: Health(*row) for row in cr.fetchall()}
 
 
-def save(cr, health):
+def save(cr: 'BaseCursor', health: Health) -> None:
     cr.execute(SAVE, dataclasses.asdict(health))
 
 
@@ -230,7 +238,7 @@ SELECT EXTRACT(EPOCH FROM next_slot_at - (clock_timestamp() AT TIME ZONE 'UTC'))
 """
 
 
-def admit_inbound(cr, config_id, rate):
+def admit_inbound(cr: 'BaseCursor', config_id: int, rate: float) -> int | None:
     """Take a slot of an inbound endpoint's ``rate`` (requests per second): None when the request may
     be served, else the whole seconds (at least 1) to wait before trying again. ``cr``: a short
     transaction of its own, committed at once, so requests do not queue behind each other's."""

@@ -1,10 +1,29 @@
-"""Authentication: one ``requests`` auth object per type, applied when a request is finished.
+"""Authentication: one class per type, the one place that knows what a type does, end to end.
 
-Each type says which of its values are secret (for masking) and may ask for one
-more attempt with fresh credentials after a 401. The same classes check the
-credentials of requests made to an inbound endpoint (``verify()``) and name the
-scheme a refused client must use (``challenge()``). Adding a type means adding a
-class here and its key in ``AUTH_TYPES``.
+A type's class reads its values from the config (``from_config()``) and checks them when the config
+is saved (``check()``). Outbound it is a ``requests`` auth object, applied when a request is finished
+(``__call__``); it says which values are secret (``secrets()``, for masking), may ask for one more
+attempt with fresh credentials after a 401 (``refresh()``) and, for a type that fetches tokens, names
+the cached one (``token_key()``) and fetches one on demand (``renew()``, Test Authentication). Inbound
+it checks the credentials a request carries (``verify()``), names the scheme a refused client must
+use (``challenge()``) and the query parameters that are credentials, not filters
+(``query_parameters()``), gives the OpenAPI security scheme (``security_scheme()``, or
+``openapi_security()`` for more than one) and the curl arguments of the form's examples, with
+placeholders instead of secrets (``curl_arguments()``); a type that cannot guard an endpoint says
+why (``inbound_refusal()``). Nothing outside this module tells one type from another (the form
+only shows each type's fields).
+
+Adding a type:
+
+1. its class here, a subclass of ``Auth`` (which sends nothing of its own and lets anyone in)
+   overriding what differs, with the config fields it reads in ``CONFIG_FIELDS`` (a change to one
+   runs ``check()`` again and recomputes the curl examples);
+2. its key in ``AUTH_TYPES``;
+3. on ``bj.api.sync.config`` (``models/bj_api_sync_config.py``), the same key in ``auth_type``'s
+   selection, and the fields it reads (secrets as ``Secret`` fields, readable by administrators only);
+4. in the form (``views/bj_api_sync_config_views.xml``), those fields, shown for that type.
+
+``tests/test_auth_plugin.py`` adds a type this way, for its tests only.
 """
 import base64
 import binascii
@@ -26,6 +45,12 @@ from .tls import TlsSettings
 _lt = LazyTranslate(__name__)
 
 
+def basic_credentials(login: str, password: str) -> str:
+    """The token of ``Authorization: Basic <token>`` (as requests builds it): a secret to mask wherever
+    the login and password are."""
+    return base64.b64encode(f"{login}:{password}".encode('latin1', 'replace')).decode()
+
+
 class AuthError(Exception):
     """No credentials could be had (an OAuth2 token endpoint refused or did not answer): nothing is sent."""
 
@@ -35,7 +60,10 @@ class AuthError(Exception):
 
 
 class Auth(AuthBase):
-    """No authentication of its own: credentials written in the URL (``https://user:pw@host``) are used."""
+    """No authentication of its own: credentials written in the URL (``https://user:pw@host``) are used.
+    Inbound, anyone may call the endpoint."""
+
+    CONFIG_FIELDS = ()  # the config fields the type reads (besides auth_type)
 
     def __call__(self, request):
         login, password = get_auth_from_url(request.url)
@@ -45,7 +73,20 @@ class Auth(AuthBase):
 
     @classmethod
     def from_config(cls, config):
+        """The auth object of ``config`` (a superuser record: it holds secrets)."""
         return cls()
+
+    @classmethod
+    def check(cls, config):
+        """When a config is saved: what is wrong with its values for this type, or None. A message is
+        raised through ``env._()``: an ``_lt()`` term is translated."""
+        return None
+
+    @classmethod
+    def inbound_refusal(cls, config):
+        """When an inbound config is saved: why this type cannot guard an endpoint (a message, as for
+        ``check()``), or None when it can."""
+        return None
 
     def secrets(self):
         """Values to mask wherever they could be written (logs, errors, previews)."""
@@ -63,9 +104,39 @@ class Auth(AuthBase):
         """Inbound: the ``WWW-Authenticate`` value of a 401."""
         return f'Basic realm="{realm}"'
 
+    def query_parameters(self):
+        """Inbound: the query parameters that carry credentials (they filter no list)."""
+        return ()
+
+    def security_scheme(self):
+        """Inbound: the OpenAPI ``components.securitySchemes`` entry of these credentials ({}: none)."""
+        return {}
+
+    def openapi_security(self, name):
+        """Inbound: the OpenAPI ``securitySchemes`` entries these credentials add, named from ``name``,
+        and the ``security`` requirement of the operations; ({}, None) for an open endpoint."""
+        scheme = self.security_scheme()
+        return ({name: scheme}, [{name: []}]) if scheme else ({}, None)
+
+    def curl_arguments(self):
+        """Inbound: what the curl examples add for these credentials, with placeholders for secrets:
+        (curl words, ``name=VALUE`` for the query string or '')."""
+        return [], ''
+
+    def token_key(self):
+        """The key of the token these credentials keep in ``bj.api.sync.token``, or None."""
+        return None
+
+    def renew(self):
+        """Test Authentication: fetch fresh credentials now and return when they expire (AuthError if
+        refused); None for a type that fetches none."""
+        return None
+
 
 class BasicAuth(Auth):
     """``Authorization: Basic base64(login:password)``; wins over credentials in the URL."""
+
+    CONFIG_FIELDS = ('auth_login', 'auth_password')
 
     def __init__(self, login, password):
         self.login = login or ''
@@ -79,24 +150,32 @@ class BasicAuth(Auth):
         return HTTPBasicAuth(self.login, self.password)(request)
 
     def secrets(self):
-        encoded = base64.b64encode(f"{self.login}:{self.password}".encode('latin1', 'replace')).decode()
+        encoded = basic_credentials(self.login, self.password)
         return [self.password, encoded]
 
     def verify(self, headers, query):
-        credentials = _credentials(headers, 'Basic')
+        credentials = authorization(headers, 'Basic')
         try:
             login, _sep, password = base64.b64decode(credentials or '', validate=True).decode().partition(':')
         except (binascii.Error, UnicodeDecodeError):
             return False
         # Both compared whatever the first gives, so the time taken tells nothing.
-        return bool(self.password) & _same(login, self.login) & _same(password, self.password)
+        return bool(self.password) & same(login, self.login) & same(password, self.password)
 
     def challenge(self, realm):
         return f'Basic realm="{realm}", charset="UTF-8"'
 
+    def security_scheme(self):
+        return {'type': 'http', 'scheme': 'basic'}
+
+    def curl_arguments(self):
+        return ['-u', f"{self.login or 'LOGIN'}:PASSWORD"], ''
+
 
 class BearerAuth(Auth):
     """``Authorization: Bearer <token>``."""
+
+    CONFIG_FIELDS = ('bearer_token',)
 
     def __init__(self, token):
         self.token = token or ''
@@ -113,14 +192,22 @@ class BearerAuth(Auth):
         return [self.token]
 
     def verify(self, headers, query):
-        return bool(self.token) and _same(_credentials(headers, 'Bearer') or '', self.token)
+        return bool(self.token) and same(authorization(headers, 'Bearer') or '', self.token)
 
     def challenge(self, realm):
         return f'Bearer realm="{realm}"'
 
+    def security_scheme(self):
+        return {'type': 'http', 'scheme': 'bearer'}
+
+    def curl_arguments(self):
+        return ['-H', 'Authorization: Bearer TOKEN'], ''
+
 
 class ApiKeyAuth(Auth):
     """A key in a header (``X-API-Key: <key>``) or in the query string (``?api_key=<key>``)."""
+
+    CONFIG_FIELDS = ('api_key_name', 'api_key_value', 'api_key_location')
 
     def __init__(self, name, value, location='header'):
         self.name = name or 'X-API-Key'
@@ -130,6 +217,14 @@ class ApiKeyAuth(Auth):
     @classmethod
     def from_config(cls, config):
         return cls(config.api_key_name, config.api_key_value, config.api_key_location)
+
+    @classmethod
+    def check(cls, config):
+        name = (config.api_key_name or '').strip()
+        if not name or any(char in name for char in ' :\r\n'):
+            return _lt('%(config)s: the API key name "%(name)s" is not a valid header or parameter name.',
+                       config=config._label(), name=name)
+        return None
 
     def __call__(self, request):
         if self.location == 'query':
@@ -144,11 +239,24 @@ class ApiKeyAuth(Auth):
 
     def verify(self, headers, query):
         given = query.get(self.name) if self.location == 'query' else headers.get(self.name)
-        return bool(self.value) and _same(given or '', self.value)
+        return bool(self.value) and same(given or '', self.value)
 
     def challenge(self, realm):
-        where = 'query' if self.location == 'query' else 'header'
-        return f'ApiKey realm="{realm}", {where}="{self.name}"'
+        return f'ApiKey realm="{realm}", {self._where()}="{self.name}"'
+
+    def query_parameters(self):
+        return (self.name,) if self.location == 'query' else ()
+
+    def security_scheme(self):
+        return {'type': 'apiKey', 'name': self.name, 'in': self._where()}
+
+    def curl_arguments(self):
+        if self.location == 'query':
+            return [], f"{self.name}=API_KEY"
+        return ['-H', f"{self.name}: API_KEY"], ''
+
+    def _where(self):
+        return 'query' if self.location == 'query' else 'header'
 
 
 class OAuth2Auth(Auth):
@@ -160,6 +268,8 @@ class OAuth2Auth(Auth):
     """
     EXPIRY_MARGIN = datetime.timedelta(seconds=60)  # renewed this long before it expires
     DEFAULT_LIFETIME = 3600                          # when the endpoint gives no expires_in
+    CONFIG_FIELDS = ('oauth2_token_url', 'oauth2_client_id', 'oauth2_client_secret', 'oauth2_scope',
+                     'oauth2_audience', 'oauth2_client_auth')
 
     def __init__(self, registry, token_url, client_id, client_secret, scope=None, audience=None,
                  client_auth='basic', timeout=(5, 15), tls=None):
@@ -184,6 +294,19 @@ class OAuth2Auth(Auth):
                    config.oauth2_client_auth, (config.connection_timeout, config.read_timeout),
                    TlsSettings.of(config))
 
+    @classmethod
+    def check(cls, config):
+        url = (config.oauth2_token_url or '').strip()
+        if not url.startswith(('http://', 'https://')) or not config.oauth2_client_id:
+            return _lt('%(config)s: OAuth2 needs an http:// or https:// token URL and a client ID.',
+                       config=config._label())
+        return None
+
+    @classmethod
+    def inbound_refusal(cls, config):
+        return _lt('%(config)s: an inbound endpoint takes no OAuth2; choose None, Basic Auth, '
+                   'Bearer Token or API Key.', config=config._label())
+
     def __call__(self, request):
         if self.token is None or self._expiring(self.expires_at):
             self.token, self.expires_at = self._cached_or_fetched(stale=None)
@@ -191,14 +314,17 @@ class OAuth2Auth(Auth):
         return request
 
     def secrets(self):
-        basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode('latin1', 'replace')).decode()
+        basic = basic_credentials(self.client_id, self.client_secret)
         return [self.client_secret, quote_plus(self.client_secret), basic, self.token]
 
     def verify(self, headers, query):
-        return False  # an inbound endpoint cannot issue tokens (refused on the config)
+        return False  # an inbound endpoint cannot issue tokens (inbound_refusal)
 
     def challenge(self, realm):
         return f'Bearer realm="{realm}"'
+
+    def token_key(self):
+        return self.key if self.token_url else None
 
     def refresh(self):
         """After a 401: a new token, unless another worker already renewed the one refused."""
@@ -266,13 +392,13 @@ class OAuth2Auth(Auth):
         return access_token, datetime.datetime.utcnow() + datetime.timedelta(seconds=lifetime)
 
 
-def _credentials(headers, scheme):
-    """What follows ``scheme`` in the Authorization header, or None."""
+def authorization(headers, scheme):
+    """Inbound: what follows ``scheme`` in the Authorization header, or None."""
     given, _sep, credentials = (headers.get('Authorization') or '').partition(' ')
     return credentials.strip() if given.lower() == scheme.lower() else None
 
 
-def _same(given, expected):
+def same(given, expected):
     """Constant-time comparison, so a near miss takes as long as a wild guess."""
     return hmac.compare_digest(given.encode(), (expected or '').encode())
 
@@ -286,6 +412,16 @@ AUTH_TYPES = {
 }
 
 
+def type_of(config):
+    """The class of a config's auth type."""
+    return AUTH_TYPES[config.auth_type or 'none']
+
+
 def from_config(config):
     """The auth object of a config (read as superuser: it holds secrets)."""
-    return AUTH_TYPES[config.auth_type or 'none'].from_config(config)
+    return type_of(config).from_config(config)
+
+
+def config_fields():
+    """The config fields any auth type reads, ``auth_type`` first."""
+    return ('auth_type', *sorted({name for kind in AUTH_TYPES.values() for name in kind.CONFIG_FIELDS}))

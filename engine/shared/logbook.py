@@ -10,9 +10,15 @@ import json
 import logging
 import re
 import zlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from odoo import SUPERUSER_ID, api
 from odoo.tools import SQL
+
+if TYPE_CHECKING:
+    from odoo.api import Environment
+    from odoo.sql_db import BaseCursor
 
 _logger = logging.getLogger(__name__)
 
@@ -25,14 +31,15 @@ _ROLLBACK_KEY = 'bj_api_sync.logs'
 class Redactor:
     """Masks known secret values wherever they appear in text written to a log."""
 
-    def __init__(self, secrets=(), more=None):
+    def __init__(self, secrets: Iterable[str | None] = (),
+                 more: Callable[[], Iterable[str | None]] | None = None) -> None:
         self.known = list(secrets)
         # Secrets learnt while sending (an OAuth2 access token), asked for each time.
         self.more = more
         self._sorted = (None, [])
 
     @property
-    def secrets(self):
+    def secrets(self) -> list[str]:
         learnt = tuple(self.more()) if self.more else ()
         if self._sorted[0] != learnt:
             # Longest first, so a secret containing another is masked whole. Sorted again only
@@ -41,14 +48,14 @@ class Redactor:
             self._sorted = (learnt, sorted(secrets, key=len, reverse=True))
         return self._sorted[1]
 
-    def text(self, text):
+    def text(self, text: str) -> str:
         if not text:
             return text
         for secret in self.secrets:
             text = text.replace(secret, MASK)
         return text
 
-    def headers(self, headers):
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {key: self._header(key, value) for key, value in headers.items()}
 
     def _header(self, key, value):
@@ -58,17 +65,17 @@ class Redactor:
         # Keep "Basic"/"Bearer" visible: it tells which auth was sent.
         return f"{scheme} {MASK}" if credentials and scheme.isalpha() else MASK
 
-    def url(self, url):
+    def url(self, url: str | None) -> str:
         return self.text(re.sub(r'(?<=://)[^/@\s]+@', f'{MASK}@', url or ''))
 
 
-def truncate(text, limit=MAX_TEXT_LENGTH):
+def truncate(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
     if text and len(text) > limit:
         return f"{text[:limit]}\n… [{len(text) - limit} more characters not kept]"
     return text
 
 
-def headers_text(headers):
+def headers_text(headers: Mapping[str, str]) -> str:
     return json.dumps(headers, indent=2, ensure_ascii=False, sort_keys=True)
 
 
@@ -76,8 +83,8 @@ def headers_text(headers):
 class Row:
     """A log row as callers read it after writing it: its status, error and id (None until written)."""
     status: str
-    error_message: str = None
-    id: int = None
+    error_message: str | None = None
+    id: int | None = None
 
 
 # The columns a log row is written with (the bj.api.log fields callers give).
@@ -86,15 +93,25 @@ COLUMNS = ('name', 'direction', 'client_address', 'config_id', 'status', 'http_m
            'duration_ms', 'attempt', 'res_model', 'res_ids', 'job_id')
 
 
+def row(name: str, status: str, record_ids: Iterable[int] = (), **values: object) -> dict:
+    """The values of one log row: its title and status, the ids of the records concerned, and any other
+    of COLUMNS (an attempt number of 0 says nothing was sent)."""
+    unknown = set(values) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"not log row columns: {sorted(unknown)}")
+    return {'name': name, 'status': status, 'attempt': 0, 'res_ids': ','.join(map(str, record_ids)) or False,
+            **values}
+
+
 class LogBook:
     """Writes log rows; with ``later``, keeps them for one ``flush()`` (a dispatcher writes the rows of
     the attempts it concludes together)."""
 
-    def __init__(self, env, later=False):
+    def __init__(self, env: 'Environment', later: bool = False) -> None:
         self.env = env(su=True)
         self.later = [] if later else None
 
-    def write(self, values):  # pylint: disable=method-required-super  # not an Odoo model
+    def write(self, values: dict) -> Row:  # pylint: disable=method-required-super  # not an Odoo model
         """Write one log row (or keep it for ``flush()``); it is written again if the transaction rolls back."""
         row = Row(values['status'], values.get('error_message'))
         if self.later is not None:
@@ -104,7 +121,7 @@ class LogBook:
         self._written([values])
         return row
 
-    def flush(self):
+    def flush(self) -> None:
         """Write the rows kept for later."""
         if self.later:
             insert(self.env.cr, self.later, self.env.uid)
@@ -118,7 +135,7 @@ class LogBook:
         self.env['bj.api.sync.job'].invalidate_model(['log_ids'])
 
 
-def insert(cr, rows, uid):
+def insert(cr: 'BaseCursor', rows: Iterable[dict], uid: int) -> list[int]:
     """Write ``rows`` (dicts of COLUMNS) with one INSERT; their ids, in order. A log row is written for
     every request, so it skips what the ORM's create does first (reading the user and the clock, the
     record cache) and writes any number of rows in one statement."""

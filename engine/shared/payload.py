@@ -3,10 +3,17 @@ import ast
 import datetime
 import decimal
 import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from odoo.models import BaseModel
 
+from . import labels
 from .sandbox import CompiledScript, ScriptError, script_context
+
+if TYPE_CHECKING:
+    from odoo.api import Environment
+    from odoo.fields import Field
 
 MAX_SUB_MAPPING_DEPTH = 5
 X2MANY = ('one2many', 'many2many')
@@ -16,11 +23,11 @@ class MappingError(Exception):
     """The mapping itself is wrong (unknown field, bad key, loop): a configuration error."""
 
 
-def line_label(config, line):
-    return f'BJ API config "{config.name}", mapping line "{line.api_key}"'
+def line_label(config: BaseModel, line: BaseModel) -> str:
+    return labels.line_label(config.name, line.api_key)
 
 
-def resolve_path(model, path):
+def resolve_path(model: BaseModel, path) -> 'list[Field]':
     """Return the chain of fields that ``path`` (``partner_id.country_id.code``) walks.
 
     Raises MappingError naming the first missing or non-relational segment.
@@ -43,7 +50,7 @@ def resolve_path(model, path):
     return chain
 
 
-def key_paths_conflict(env, keys):
+def key_paths_conflict(env: 'Environment', keys: Iterable[str]) -> str | None:
     """Return a message if one key is the parent object of another (``a`` and ``a.b``), else None."""
     seen = set()
     for key in sorted(keys):
@@ -62,7 +69,7 @@ def key_paths_conflict(env, keys):
 _OPEN_NAMES = frozenset({'records', 'model', 'env', 'self'})
 
 
-def fields_read(config):
+def fields_read(config: BaseModel) -> set[str] | None:
     """The names of the stored fields of the config's model its mapping reads, or None when it may read
     others: a script reaching records in another way than ``record.<field>``, a non-stored field
     (its value follows fields the mapping does not name)."""
@@ -101,7 +108,7 @@ def _script_fields(code, payload_script=False):
     return names if bare_uses == record_uses else None
 
 
-def field_value(field, value):
+def field_value(field: 'Field', value: object) -> object:
     """JSON-safe value of one field as Odoo returns it (docs/reference.md, "Values")."""
     kind = field.type
     if kind == 'boolean':
@@ -123,7 +130,7 @@ def field_value(field, value):
     return None if value is False else value
 
 
-def json_default(value):
+def json_default(value: object) -> object:
     """``json.dumps`` fallback for what scripts may return."""
     if isinstance(value, datetime.datetime):
         return value.isoformat()
@@ -140,16 +147,16 @@ def json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def to_json_text(body):
+def to_json_text(body: object) -> str:
     return json.dumps(body, ensure_ascii=False, default=json_default)
 
 
-def json_safe(value):
+def json_safe(value: object) -> object:
     """Round-trip through JSON so the payload holds plain values only."""
     return json.loads(to_json_text(value))
 
 
-def script_result(value, where):
+def script_result(value: object, where: str) -> object:
     """A script's value as plain JSON values; ScriptError naming ``where`` if it cannot be sent as JSON."""
     try:
         return json_safe(value)
@@ -161,7 +168,7 @@ class Mapping:
     """A config's mapping lines compiled once, applied to many records. It keeps no record or
     environment: the config caches it across transactions (``_compiled_mapping``)."""
 
-    def __init__(self, config, depth=0):
+    def __init__(self, config: BaseModel, depth: int = 0) -> None:
         if depth > MAX_SUB_MAPPING_DEPTH:
             raise MappingError(config.env._(
                 'BJ API config "%(config)s": sub-mappings nest deeper than %(depth)s levels (a loop?)',
@@ -170,16 +177,16 @@ class Mapping:
         lines = config.line_ids.sorted(lambda line: (line.sequence, line.id))
         conflict = key_paths_conflict(config.env, [line.api_key for line in lines])
         if conflict:
-            raise MappingError(f'BJ API config "{config.name}": {conflict}')
+            raise MappingError(f'{labels.config_label(config.name)}: {conflict}')
         self.steps = [_Step(config, line, model, depth) for line in lines]
 
-    def stored_fields(self):
+    def stored_fields(self) -> list[str]:
         """Names of the record's stored fields the mapping reads first: fetched with the search that
         finds the records, they cost no query of their own."""
         return sorted({step.chain[0].name for step in self.steps
                        if step.chain and step.chain[0].store and step.chain[0].name != 'id'})
 
-    def build(self, record, remote_id=None):
+    def build(self, record: BaseModel, remote_id: str | None = None) -> dict:
         """Payload object of one record; ScriptError if a python line fails."""
         payload = {}
         for step in self.steps:
@@ -239,7 +246,7 @@ class _Step:
         return field_value(last, target[last.name]) if target else None
 
 
-def parse_constant(text):
+def parse_constant(text) -> object:
     """A constant is a JSON literal when it parses as one, otherwise plain text."""
     if text is None or text is False:
         return None

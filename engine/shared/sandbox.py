@@ -15,6 +15,7 @@ import base64
 import datetime as _datetime
 import logging
 import re as _re
+from typing import TYPE_CHECKING
 
 import psycopg2
 from dateutil.relativedelta import relativedelta
@@ -26,6 +27,10 @@ from odoo.tools import safe_eval as odoo_safe_eval
 from odoo.tools.safe_eval import _BUILTINS, _SAFE_OPCODES, check_values, safe_eval, wrap_module
 
 from ...compat import checked_code
+
+if TYPE_CHECKING:
+    from odoo.api import Environment
+    from odoo.models import BaseModel
 
 script_logger = logging.getLogger('odoo.addons.bj_api_sync.script')
 
@@ -46,7 +51,7 @@ class DatetimeModuleOrClass:
     _module = odoo_safe_eval.datetime
     _class = _datetime.datetime
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> object:
         if name.startswith('_'):
             raise AttributeError(name)
         try:
@@ -54,13 +59,13 @@ class DatetimeModuleOrClass:
         except AttributeError:
             return getattr(self._class, name)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: object, **kwargs: object) -> _datetime.datetime:
         return self._class(*args, **kwargs)
 
-    def __instancecheck__(self, instance):
+    def __instancecheck__(self, instance: object) -> bool:
         return isinstance(instance, self._class)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<datetime module and class>"
 
 
@@ -96,7 +101,7 @@ IMPORTABLE = {
 class ScriptError(Exception):
     """A user script failed; ``str()`` names where and why, for logs and dialogs."""
 
-    def __init__(self, where, message, lineno=None):
+    def __init__(self, where: str, message: str, lineno: int | None = None) -> None:
         self.where = where
         self.lineno = lineno
         self.message = message
@@ -104,7 +109,7 @@ class ScriptError(Exception):
         super().__init__(f"{where}{line}: {message}")
 
 
-def time_values():
+def time_values() -> dict[str, object]:
     """Names shared by every evaluation context."""
     return {
         'datetime': DATETIME,
@@ -115,7 +120,7 @@ def time_values():
     }
 
 
-def domain_context(env):
+def domain_context(env: 'Environment') -> dict[str, object]:
     """Context of a config's filter domain."""
     return {
         **time_values(),
@@ -125,7 +130,7 @@ def domain_context(env):
     }
 
 
-def eval_domain(env, domain_text, where):
+def eval_domain(env: 'Environment', domain_text, where: str) -> list:
     """Evaluate a domain string; raise ValidationError naming ``where`` if it is not a list."""
     try:
         domain = safe_eval(domain_text or '[]', domain_context(env))
@@ -138,7 +143,8 @@ def eval_domain(env, domain_text, where):
     return list(domain)
 
 
-def script_context(env, records, request_data, remote_id=None, value=None, direction='out'):
+def script_context(env: 'Environment', records: 'BaseModel | None', request_data: object, remote_id: str | None = None,
+                   value: object = None, direction: str = 'out') -> dict[str, object]:
     """Names available to mapping-line and payload scripts (docs/reference.md, "Scripts"); ``remote_id``:
     the record's remote id in the config's scope (``engine/outbound/remote.py``), None for a page or none yet.
     ``direction`` is 'in' when a line reads a request sent to an inbound endpoint, ``value`` then being
@@ -174,7 +180,7 @@ class CompiledScript:
     imports, so a config can be validated when it is saved.
     """
 
-    def __init__(self, source, where):
+    def __init__(self, source, where: str) -> None:
         self.where = where
         self.filename = f"<{where}>"
         self.source, self.imported = _strip_imports(source or '', where)
@@ -190,7 +196,7 @@ class CompiledScript:
             error = odoo_safe_eval.test_python_expr(self.source, mode=self.mode)
             raise ScriptError(where, error.replace('\n', ' ')) from None
 
-    def run(self, context):
+    def run(self, context: dict[str, object]) -> object:
         """Return the expression's value, or the ``result`` the statements set (None if unset)."""
         values = {**context, **self.imported}
         if self.mode == 'exec':

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Iterable
 
 from odoo.tools.translate import LazyTranslate
 
@@ -22,20 +23,20 @@ class SignatureError(Exception):
     """An inbound request's signature is missing, expired or wrong; the message says which."""
 
 
-def secret_key(secret):
+def secret_key(secret: str) -> bytes:
     """A ``whsec_...`` secret carries a base64 key; any other text is used as is."""
     if secret.startswith(SECRET_PREFIX):
         return base64.b64decode(secret[len(SECRET_PREFIX):])
     return secret.encode()
 
 
-def signature(secret, message_id, timestamp, body):
+def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{message_id}.{timestamp}.".encode() + body
     digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
     return f"v1,{base64.b64encode(digest).decode()}"
 
 
-def headers(secrets, message_id, body, timestamp=None):
+def headers(secrets: Iterable[str], message_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
     """The signature headers; with several secrets (during a rotation), one signature each,
     space-separated, so receivers holding either secret can verify."""
     timestamp = int(time.time()) if timestamp is None else timestamp
@@ -46,7 +47,7 @@ def headers(secrets, message_id, body, timestamp=None):
     }
 
 
-def verify(secrets, headers, body, now=None):
+def verify(secrets: Iterable[str], headers, body: bytes, now: float | None = None) -> None:
     """Check a signed request (``headers``: a case-insensitive mapping); SignatureError if it fails.
 
     Any one of the space-separated signatures made with any of ``secrets`` is enough, so a sender

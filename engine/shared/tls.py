@@ -11,11 +11,15 @@ import hashlib
 import os
 import ssl
 import tempfile
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from odoo.tools.translate import LazyTranslate
+
+if TYPE_CHECKING:
+    from odoo.models import BaseModel
 
 _lt = LazyTranslate(__name__)
 
@@ -32,22 +36,22 @@ class TlsSettings:
     client_key: str | None = None
 
     @classmethod
-    def of(cls, config):
+    def of(cls, config: 'BaseModel') -> 'TlsSettings':
         """The TLS settings of a config (a superuser record: the key is a secret)."""
         return cls(verify=config.tls_verify, ca_bundle=config.tls_ca_bundle or None,
                    client_cert=config.tls_client_cert or None, client_key=config.tls_client_key or None)
 
     @property
-    def is_default(self):
+    def is_default(self) -> bool:
         return self.verify and not (self.ca_bundle or self.client_cert)
 
     @property
-    def key(self):
+    def key(self) -> str:
         """Identifies these settings (for pooling connections), without holding the secret itself."""
         text = '\0'.join((str(self.verify), self.ca_bundle or '', self.client_cert or '', self.client_key or ''))
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def ssl_context(self):
+    def ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
         # urllib3 checks the host name itself (also for IP addresses, where it sends no SNI).
         context.check_hostname = False
@@ -60,7 +64,7 @@ class TlsSettings:
         return context
 
 
-def check(ca_bundle=None, client_cert=None, client_key=None, now=None):
+def check(ca_bundle=None, client_cert=None, client_key=None, now: datetime.datetime | None = None) -> None:
     """Raise TlsError if the PEM texts cannot be used: no certificate in the CA bundle, a
     certificate without its key (or the reverse), a key that is not the certificate's,
     an expired certificate."""

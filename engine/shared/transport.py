@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import warnings
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
@@ -20,7 +21,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning, InvalidHeader
 from urllib3.util.retry import Retry
 
-from odoo.tools.translate import LazyTranslate
+from odoo.tools.translate import LazyGettext, LazyTranslate
+
+if TYPE_CHECKING:
+    from .tls import TlsSettings
 
 _lt = LazyTranslate(__name__)
 
@@ -63,7 +67,7 @@ class _TlsAdapter(HTTPAdapter):
         return super().proxy_manager_for(*args, **kwargs, ssl_context=self.ssl_context)
 
 
-def session(tls=None):
+def session(tls: 'TlsSettings | None' = None) -> requests.Session:
     """This thread's pooled session for these TLS settings (``tls.TlsSettings``; None: the defaults)."""
     key = None if tls is None or tls.is_default else tls.key
     sessions = getattr(_local, 'sessions', None)
@@ -89,19 +93,20 @@ class Attempt:
     ``error`` is a sentence (maybe a lazy translation) when no 2xx answer came.
     """
     duration_ms: int
-    status_code: int = None
+    status_code: int | None = None
     response_headers: dict = dataclasses.field(default_factory=dict)
     response_text: str = ''
     error: object = None
     retryable: bool = False
-    retry_after: float = None
+    retry_after: float | None = None
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def send(request, timeout, tls=None):
+def send(request: requests.PreparedRequest, timeout: float | tuple[float, float],
+         tls: 'TlsSettings | None' = None) -> Attempt:
     """Send a ``requests.PreparedRequest`` once, under ``tls`` settings; never raises for HTTP or network errors."""
     started = time.monotonic()
     verify = True if tls is None else tls.verify
@@ -137,13 +142,13 @@ def _environment_settings(origin_url, verify):
     return session().merge_environment_settings(origin_url, {}, None, verify, None)
 
 
-def origin(url):
+def origin(url: str) -> str:
     """``https://host:port/`` of a URL, without credentials."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
 
 
-def network_error(error, url, timeout):
+def network_error(error: requests.RequestException, url: str, timeout: float | tuple[float, float]) -> LazyGettext:
     """What went wrong, as a person would say it: "Connection refused by 127.0.0.1:9"."""
     parts = urlsplit(url)
     address = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"

@@ -10,6 +10,7 @@ next poll.
 """
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 import psycopg2
 from psycopg2 import sql
@@ -18,10 +19,13 @@ from odoo import sql_db
 
 from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
 
+if TYPE_CHECKING:
+    from odoo.api import Environment
+
 _logger = logging.getLogger(__name__)
 
 
-def trigger_now(env, xmlid):
+def trigger_now(env: 'Environment', xmlid: str) -> None:
     """Have the cron ``xmlid`` run as soon as this transaction commits (as ``ir.cron._trigger()``)."""
     cron_id = env['ir.model.data']._xmlid_to_res_id(xmlid)
     env.cr.execute("""
