@@ -69,6 +69,7 @@ class BjApiSyncConfig(models.Model):
         """A config's capture changed: forget the cached watches and, when ``rehook``, hook the models
         again here and in every worker, as ``base_automation`` does for its rules."""
         self.env.registry.clear_cache()
+        capture.forget_watches(self.env.cr)
         if rehook:
             self.env['base.automation']._update_registry()
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 _CAPTURED = 'bj_api_sync.captured'
+_WATCHES = 'bj_api_sync.watches'
 
 CREATE, UPDATE, DELETE = 'create', 'update', 'delete'
 HOOKED_METHODS = ('create', 'write', '_compute_field_value', 'unlink')
@@ -131,10 +132,23 @@ def deferred_result(records: 'BaseModel', queued: bool) -> dict:
 
 # Native capture ---------------------------------------------------------------------------------
 
+def _model_watches(records):
+    """The watches on the model of ``records``: cached by the config model, and kept for the transaction
+    (one create runs a dozen hooks; a config saved in it forgets them, see ``forget_watches``)."""
+    data = records.env.cr.precommit.data
+    watches = data.get(_WATCHES)
+    if watches is None:
+        watches = data[_WATCHES] = records.env['bj.api.sync.config']._capture_watches()
+    return watches.get(records._name, ())
+
+
+def forget_watches(cr):
+    """A config's capture changed in this transaction: the hooks read the watches anew."""
+    cr.precommit.data.pop(_WATCHES, None)
+
+
 def _watches(records, event):
-    """The watches of ``event`` on the model of ``records`` (cached by the config model)."""
-    watches = records.env['bj.api.sync.config']._capture_watches().get(records._name, ())
-    return [watch for watch in watches if event in watch.events]
+    return [watch for watch in _model_watches(records) if event in watch.events]
 
 
 def _capture(records, watches):
@@ -196,7 +210,7 @@ def after_update(before: tuple | None) -> None:
 def before_delete(records: 'BaseModel') -> None:
     """Before an unlink: capture the deletion for the watches of DELETE, and take the payload of every
     record pending for this model, which the precommit plans after the record is gone."""
-    watches = records.env['bj.api.sync.config']._capture_watches().get(records._name, ())
+    watches = _model_watches(records)
     if not watches or not records:
         return
     deleted = [watch for watch in watches if DELETE in watch.events]
