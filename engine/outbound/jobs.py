@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 
-STATES = (PENDING, RUNNING, DONE, FAILED, DEAD)
 CLAIM_STATES = {'pending': PENDING, 'running': RUNNING, 'unfinished': UNFINISHED}  # the claim SQL's parameters
 DEFAULT_RETENTION_DAYS = 30
 STALE_STATISTICS_ROWS = 1000  # jobs changed since the table was last analyzed: see dispatcher._refresh_statistics
@@ -127,6 +126,7 @@ def settle(job: 'BaseModel', verdict: Verdict, max_attempts: int, now: datetime.
         if verdict.state == DONE:
             values['done_at'] = now
     job.write(values)
+
 
 def retry_now(jobs: 'BaseModel', env: 'Environment') -> bool:
     """Failed or dead ``jobs`` get a fresh series of attempts, starting now; False if none can."""

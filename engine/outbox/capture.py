@@ -154,19 +154,20 @@ def _watches(records, event):
 def _capture(records, watches):
     records = _not_written_back(records)
     if not records:
-        return None
+        return
     captured = _transaction(records.env.cr)
     for watch in watches:
         captured.entry(watch.config_id, watch.queued).record_ids.update(dict.fromkeys(records.ids))
-    return captured
 
 
 def created(records: 'BaseModel') -> None:
-    captured = _capture(records, _watches(records, CREATE))
-    if captured is None and _watches(records, UPDATE):
-        captured = _transaction(records.env.cr)
-    if captured is not None:
-        captured.created[records._name].update(records.ids)
+    watches = _model_watches(records)
+    creating = [watch for watch in watches if CREATE in watch.events]
+    if creating:
+        _capture(records, creating)
+    if any(UPDATE in watch.events for watch in watches):
+        # What they go through while being created is no update (see _updatable).
+        _transaction(records.env.cr).created[records._name].update(records.ids)
 
 
 def _updatable(records):
