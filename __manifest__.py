@@ -1,7 +1,7 @@
 {
     'name': 'BJ API',
     'summary': 'Push Odoo records to external REST APIs: field mapping, auth, retries, logs',
-    'version': '1.1.0',
+    'version': '1.2.0',
     'category': 'Technical',
     'license': 'LGPL-3',
     'author': 'BJ API',

@@ -459,7 +459,12 @@ def main(argv):
         print_table(table['title'], table['columns'], table['rows'])
     print(f"\nCells are median (min–max) of {plan.runs} runs; trigger rows: of the {plan.trigger_creates:,} creates. "
           f"Wall time {wall / 60:.1f} min.")
-    results = {
+    try:
+        with open(args.output) as existing:
+            results = json.load(existing)  # other benchmarks' sections stay
+    except (FileNotFoundError, ValueError):
+        results = {}
+    results.update({
         'meta': {
             'date': datetime.datetime.now().isoformat(timespec='seconds'), 'database': args.db,
             'plan': dataclasses.asdict(plan), 'quick': args.quick, 'sections': args.only.split(','),
@@ -467,10 +472,10 @@ def main(argv):
             'wall_seconds': round(wall, 1),
         },
         **{name: {'title': table['title'], 'figures': table['data']} for name, table in bench.tables.items()},
-    }
+    })
     with open(args.output, 'w') as output:
         json.dump(results, output, indent=2)
-    print(f"Written {args.output}")
+    print(f"Merged into {args.output}")
 
 
 if __name__ == '__main__':

@@ -7,14 +7,17 @@ at all and with automation rules.
            own (as a user saving a form), for each variant:
              bare                          no capture, no rule
              native capture, queued        Sync on create/update/delete, Delivery Mode queued
-             native capture, immediate     the same, sent after the commit to a sink answering at once
+             native capture, immediate     the same, dispatched right after the commit by a thread of the
+                                           committing process, to a sink answering at once
              guide's rule, queued          the user guide's hand-written rule: on create or write, a code
              guide's rule, immediate       action calling config._make_outbound_http_request(record, config.id)
              form's rule, queued           the rule the configuration form makes (on creation)
            The variants take turns round by round (--runs rounds of --creates/--runs creates each,
            their order rotating; a few warm-up creates before each run are not counted). A variant's
            ratio to bare is taken within each round (its run's median over bare's run median in
-           the same round), then summarised over the rounds.
+           the same round), then summarised over the rounds. For immediate variants, the seconds
+           from the last save of a run until all its deliveries are settled are printed too (the
+           sending thread competes with the next saves for this process's CPU, inside the figures).
   bulk     seconds of ONE create() of --bulk partners + commit, bare and with the queued native capture,
            taking turns; the INSERT INTO bj_api_sync_job statements the transaction sent (counted by
            wrapping Cursor.execute), the jobs written and the queries of the commit.
@@ -158,6 +161,7 @@ class CaptureBench:
                 'jobs_queued': sum(run['jobs'] for run in variant_runs),
                 'log_rows': sum(run['logs'] for run in variant_runs),
                 'log_rows_not_success': sum(run['log_problems'] for run in variant_runs),
+                'settled_after_last_create_s': [run['settled_after'] for run in variant_runs],
             }
             data.append(figures)
             rows.append([
@@ -168,17 +172,20 @@ class CaptureBench:
                 f"{figures['sink_requests']:,} ({figures['sink_requests'] / creates:.2f})",
                 f"{figures['jobs_queued']:,} ({figures['jobs_queued'] / creates:.2f})",
                 f"{figures['log_rows_not_success']:,}",
+                '/'.join(f"{seconds:.2f}" for seconds in figures['settled_after_last_create_s'] if seconds is not None),
             ])
         self.table('capture', f"Change capture: ms per res.partner create + commit (one create per transaction), "
                               f"{plan.runs} rounds of {per_run:,} creates per variant, sink answering at once",
                    ['variant', 'ms/create', 'p95 ms', '× bare', 'goal', 'queries/create', 'creates',
-                    'sink requests (/create)', 'jobs queued (/create)', 'logs not 2xx'], rows, data)
+                    'sink requests (/create)', 'jobs (/create)', 'logs not 2xx', 'all sent, s after the last save'],
+                   rows, data)
 
     def _run_creates(self, variant, count):
         config_ids, rule_ids = self.setup(variant)
         try:
             for _index in range(WARM_UP):
                 self._timed_create(variant.key)
+            self._settled(0)  # the warm-up's deliveries reach the sink before it is reset
             with self.registry.cursor() as cr:
                 cr.execute("SELECT COALESCE(MAX(id), 0) FROM bj_api_sync_job")
                 [last_job] = cr.fetchone()
@@ -186,6 +193,7 @@ class CaptureBench:
                 [last_log] = cr.fetchone()
             self.sink.reset()
             timed = [self._timed_create(variant.key) for _index in range(count)]
+            settled_after = self._settled(last_job)
             requests = self.sink.stats()['requests']
             with self.registry.cursor() as cr:
                 cr.execute("SELECT count(*) FROM bj_api_sync_job WHERE id > %s", [last_job])
@@ -196,7 +204,25 @@ class CaptureBench:
         finally:
             self.teardown(config_ids, rule_ids)
         return {'ms': [seconds * 1000 for seconds, _queries in timed], 'queries': [queries for _s, queries in timed],
-                'requests': requests, 'jobs': jobs, 'logs': logs, 'log_problems': log_problems}
+                'requests': requests, 'jobs': jobs, 'logs': logs, 'log_problems': log_problems,
+                'settled_after': settled_after}
+
+    def _settled(self, last_job, timeout=120):
+        """Seconds from the last create's commit until the deliveries of the run that the committing
+        process sends itself (immediate: ``engine/outbox/eager.py``) are settled; None for queued runs,
+        whose jobs wait for the dispatcher cron (not running here)."""
+        started = time.perf_counter()
+        while True:
+            with self.registry.cursor() as cr:
+                cr.execute("""SELECT count(*) FILTER (WHERE job.state IN ('pending', 'running')), count(*)
+                                FROM bj_api_sync_job AS job JOIN bj_api_sync_config AS config ON config.id = job.config_id
+                               WHERE job.id > %s AND config.delivery_mode = 'immediate'""", [last_job])
+                unsettled, immediate = cr.fetchone()
+            if not immediate:
+                return None
+            if not unsettled or time.perf_counter() - started > timeout:
+                return time.perf_counter() - started
+            time.sleep(0.01)
 
     def _timed_create(self, label):
         values = self.values(label)

@@ -1,7 +1,9 @@
 """Drill: SIGKILL an Odoo worker while it dispatches 1,000 queued deliveries, restart it,
-and show that every delivery arrives and none is lost.
+and show that every delivery arrives and none is lost. Then SIGKILL a process in the middle of an
+immediate call of 500 requests (one per record): its transaction dies with it, and the log rows of
+the requests it made are written from its journal by the next recovery.
 
-Run with `bench/run crash`. Prints figures; exits non-zero if a delivery is lost.
+Run with `bench/run crash`. Prints figures; exits non-zero if a delivery or a log row is lost.
 """
 # pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import os
@@ -10,11 +12,14 @@ import sys
 import tempfile
 import time
 
-from common import environment, odoo_server, registry
+import fixtures
+from common import environment, odoo_server, python_worker, registry
 from sink import Sink
 
 JOBS = 1000
 KILL_AT = 300             # the worker is killed while this request waits for its answer
+CALL_RECORDS = 500        # requests of the immediate call killed in the middle
+PORT = int(os.environ.get('BJ_BENCH_CRASH_PORT', '18091'))
 TIMEOUT = 300             # seconds to wait for each phase
 
 
@@ -30,7 +35,7 @@ def wait_for(condition, what):
 def start_worker(db, reg, log_path, sink):
     """An Odoo server with one cron worker, woken until it delivers (a wake-up sent while
     no server listened is not replayed: Odoo's cron thread would wait for its next poll)."""
-    worker = odoo_server(db, '--max-cron-threads=1', '--http-interface=127.0.0.1', '--http-port=18091',
+    worker = odoo_server(db, '--max-cron-threads=1', '--http-interface=127.0.0.1', f'--http-port={PORT}',
                          log_path=log_path)
     started, before = time.monotonic(), sink.requests
     for _attempt in range(30):
@@ -102,7 +107,49 @@ def main(db):
           f"{sink.requests} requests in all")
     print(f"worker logs: {log_dir}")
     sink.stop()
-    return 1 if missing else 0
+    return 1 if missing or not immediate_call_drill(db, reg) else 0
+
+
+def immediate_call_drill(db, reg):
+    """SIGKILL a process during request KILL_AT of an immediate call of CALL_RECORDS requests; True when
+    every request answered has its log row once the next recovery ran."""
+    from odoo.addons.bj_api_sync.engine.shared import logbook
+    workers = []
+
+    def kill_mid_call(count):
+        if count == KILL_AT:
+            workers[-1].send_signal(signal.SIGKILL)
+
+    sink = Sink(delay=0.002, on_request=kill_mid_call)
+    with reg.cursor() as cr:
+        env = environment(cr)
+        fixtures.partners(env, CALL_RECORDS)
+        config = env['bj.api.sync.config'].create({
+            'name': 'Crash drill, immediate call',
+            'model_id': env['ir.model']._get('res.partner').id,
+            'url': f"{sink.url}/call",
+            'http_method_ids': [(6, 0, env.ref('bj_api_sync.http_method_post').ids)],
+            'max_retries': 0,
+            'line_ids': [(0, 0, {'api_key': 'name', 'field_path': 'name'})],
+        })
+        config_id = config.id
+    workers.append(python_worker('worker.py', db, 'sync', config_id, CALL_RECORDS))
+    workers[-1].wait()
+    answered = sink.requests - 1  # the last one was on the wire when the process died
+
+    def rows():
+        with reg.cursor() as cr:
+            cr.execute("SELECT COUNT(*), COUNT(DISTINCT res_ids) FROM bj_api_log WHERE config_id = %s", [config_id])
+            return cr.fetchone()
+
+    before = rows()[0]
+    recovered = logbook.recover(reg)
+    after, records = rows()
+    sink.stop()
+    print(f"immediate call of {CALL_RECORDS} requests: SIGKILL during request {KILL_AT}; {answered} answered; "
+          f"log rows: {before} before recovery (its transaction died with it), {after} after ({recovered} "
+          f"written from journals), {records} records; {answered - after} missing")
+    return after == records == answered
 
 
 if __name__ == '__main__':

@@ -1,7 +1,8 @@
 """Inbound endpoints against Odoo's own JSON-RPC: requests per second of one Odoo server started with
 `--workers=2 --max-cron-threads=0` and Odoo's default limits.
 
-`bench/run inbound [--requests 2000] [--clients 4] [--runs 5]`
+`bench/run inbound [--requests 2000] [--clients 4] [--runs 5] [--batches 4]` (the server listens on
+BJ_BENCH_INBOUND_PORT, 18091 by default)
 
 The endpoint is fixtures.inbound_endpoint(): `partners`, Basic auth, run as an internal user with
 contact rights, mapping ref (the identifier), name, email, phone and city, all plain fields. Both sides
@@ -9,6 +10,11 @@ send that user's login and password and read or write those fields:
 
   read     GET /bj_api_sync/v1/partners/<ref>        vs JSON-RPC execute_kw res.partner read([id], fields)
   create   POST /bj_api_sync/v1/partners (the keys)  vs JSON-RPC execute_kw res.partner create(values)
+  batch    PUT /bj_api_sync/v1/partners, 1,000 new   vs JSON-RPC execute_kw res.partner create([1,000 values])
+           people (the batch upsert)
+
+The batch is measured in records per second (B batches per measurement, the clients sharing them), and
+compared with JSON-RPC's and with single POSTs' records per second (a POST creates one).
 
 C client threads, each with its own requests.Session, send N requests per measurement after a warm-up;
 each of the R runs measures both sides of both operations, the side going first alternating. Shown:
@@ -23,6 +29,7 @@ import argparse
 import collections
 import concurrent.futures
 import contextlib
+import os
 import re
 import statistics
 import sys
@@ -34,13 +41,15 @@ import fixtures
 import requests
 from common import environment, odoo_server, print_table, progress, registry, spread, summary
 
-PORT = 18091
+PORT = int(os.environ.get('BJ_BENCH_INBOUND_PORT', '18091'))
 BASE_URL = f'http://127.0.0.1:{PORT}'
 NEW_PREFIX = 'bench-inbound:new:'    # res.partner.ref of the people the create runs make
 WARM_UP = 100                        # requests of each kind before measuring
 START_TIMEOUT = 120                  # seconds for the server to answer
 REQUEST_TIMEOUT = 60
-OPERATIONS = {'read': 'read one record (GET / read)', 'create': 'create (POST / create)'}
+BATCH = 1000                         # records of one batch
+OPERATIONS = {'read': 'read one record (GET / read)', 'create': 'create (POST / create)',
+              'batch': f'create {BATCH:,} (PUT batch / create list)'}
 SIDES = ('inbound', 'jsonrpc')
 LOG_PROBLEM = re.compile(r'^\S+ \S+ \d+ (WARNING|ERROR|CRITICAL) |^Traceback')
 
@@ -51,10 +60,14 @@ def main(argv):
     parser.add_argument('--requests', type=int, default=2000, help="requests per measurement")
     parser.add_argument('--clients', type=int, default=4, help="concurrent clients (threads)")
     parser.add_argument('--runs', type=int, default=5)
+    parser.add_argument('--batches', type=int, default=4, help=f"batches of {BATCH:,} per measurement")
     args = parser.parse_args(argv)
     reg = registry(args.db)
     with reg.cursor() as cr:
-        config, person = fixtures.inbound_endpoint(environment(cr))
+        env = environment(cr)
+        config, person = fixtures.inbound_endpoint(env)
+        # The batch upsert is PUT on the collection (with POST, which the endpoint allows).
+        config.http_method_ids |= env.ref('bj_api_sync.http_method_put')
         calls = Calls(args.db, config.inbound_user_id.id, person.id, person.ref)
         config_id = config.id
         cr.execute("SELECT COALESCE(MAX(id), 0) FROM bj_api_log")
@@ -67,9 +80,8 @@ def main(argv):
         with reg.cursor() as cr:
             log_rows = clean_up(environment(cr), config_id, last_log_id)
     report(results, args)
-    print(f"\nEvery inbound request also writes one bj.api.log row, JSON-RPC none: {log_rows:,} rows for "
-          f"{len(SIDES) * (WARM_UP + args.runs * args.requests):,} inbound requests, warm-up included "
-          f"(deleted at the end).")
+    print(f"\nEvery inbound request also writes one bj.api.log row, JSON-RPC none: {log_rows:,} rows, "
+          f"warm-up included (deleted at the end).")
     print("The inbound GET finds the person by ref (the identifier line) and reads it; JSON-RPC reads it by id.\n"
           "The inbound POST also checks that the ref is new and answers the person as mapped; JSON-RPC create "
           "answers the id.\n"
@@ -94,7 +106,8 @@ class Calls:
     def sends(self):
         """{(operation, side): call}"""
         return {('read', 'inbound'): self.inbound_read, ('read', 'jsonrpc'): self.jsonrpc_read,
-                ('create', 'inbound'): self.inbound_create, ('create', 'jsonrpc'): self.jsonrpc_create}
+                ('create', 'inbound'): self.inbound_create, ('create', 'jsonrpc'): self.jsonrpc_create,
+                ('batch', 'inbound'): self.inbound_batch, ('batch', 'jsonrpc'): self.jsonrpc_batch}
 
     def inbound_read(self, session, key):
         return _unexpected(session.get(self.person_url, auth=self.auth, timeout=REQUEST_TIMEOUT), 200)
@@ -108,6 +121,20 @@ class Calls:
 
     def jsonrpc_create(self, session, key):
         return self._jsonrpc(session, 'create', [self.values(key)], {})
+
+    def inbound_batch(self, session, key):
+        response = session.put(self.endpoint, json=self.batch(key), auth=self.auth, timeout=REQUEST_TIMEOUT)
+        unexpected = _unexpected(response, 200)
+        if unexpected:
+            return unexpected
+        created = response.json()['created']
+        return None if created == BATCH else f"{created:,} of {BATCH:,} created: {response.text[:300]}"
+
+    def jsonrpc_batch(self, session, key):
+        return self._jsonrpc(session, 'create', [self.batch(key)], {})
+
+    def batch(self, key):
+        return [self.values(f'{key}-{number}') for number in range(BATCH)]
 
     def values(self, key):
         """A new person: the endpoint's keys are the field names, so this is both the body and the values."""
@@ -159,14 +186,16 @@ def compare(calls, args):
     """{(operation, side): [measure() of each run]}, after a warm-up of each."""
     sends = calls.sends()
     stamp = int(time.time())  # refs stay unique across reruns
+    counts = {'read': args.requests, 'create': args.requests, 'batch': args.batches}
     for (operation, side), call in sends.items():
         progress(f"warming up: {operation}, {side}")
-        measure(call, f'{stamp}-warm-{side}', WARM_UP, args.clients)
+        measure(call, f'{stamp}-warm-{side}', WARM_UP if operation != 'batch' else 1, args.clients)
     results = {pair: [] for pair in sends}
     for run in range(args.runs):
         for operation in OPERATIONS:
             for side in SIDES if run % 2 == 0 else SIDES[::-1]:
-                result = measure(sends[operation, side], f'{stamp}-{run}-{side}', args.requests, args.clients)
+                result = measure(sends[operation, side], f'{stamp}-{run}-{operation}-{side}', counts[operation],
+                                 args.clients)
                 results[operation, side].append(result)
                 progress(f"run {run + 1}/{args.runs}, {operation}, {side}: {result['per_second']:,.0f} req/s, "
                          f"{len(result['failures'])} failed")
@@ -220,11 +249,17 @@ def report(results, args):
             failures.update(f"{operation}, {side}: {failure}" for run in results[operation, side]
                             for failure in run['failures'])
     print_table(f"Inbound endpoint vs Odoo JSON-RPC, one server (--workers=2): {args.clients} clients, "
-                f"{args.requests:,} requests per measurement, {args.runs} runs",
+                f"{args.requests:,} requests per measurement ({args.batches} for a batch), {args.runs} runs",
                 ['operation', 'inbound req/s', 'JSON-RPC req/s', 'inbound/JSON-RPC',
                  'inbound p50/p95 ms', 'JSON-RPC p50/p95 ms', 'failed inbound / JSON-RPC'], rows)
     for failure, count in failures.most_common(10):
         print(f"  {count:,} × {failure}")
+    batch = [run['per_second'] * BATCH for run in results['batch', 'inbound']]
+    rpc_batch = [run['per_second'] * BATCH for run in results['batch', 'jsonrpc']]
+    posts = [run['per_second'] for run in results['create', 'inbound']]
+    print(f"\nRecords created per second: batch {spread(summary(batch))}, JSON-RPC create of a list "
+          f"{spread(summary(rpc_batch))}, single POSTs {spread(summary(posts))}; batch / single POSTs "
+          f"{spread(summary([ours / single for ours, single in zip(batch, posts, strict=True)]), 1)}×.")
 
 
 def _percentiles(runs):

@@ -9,18 +9,22 @@ commit, as a user's transaction would, and the drain is timed at the sink. Throu
 per second between the first and the last arrival, as the median (min–max) of its whole seconds and
 overall. Watchdog kills come from the server logs, duplicates and losses from the sink's
 Idempotency-Keys and the jobs' states. With two servers, a rate-limited config shows that its limit
-holds across both dispatchers. Figures are printed, nothing is asserted.
+holds across both dispatchers. Figures are printed and merged into bench/results.json (section
+production); nothing is asserted.
 """
 # pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import argparse
 import collections
+import datetime
+import json
+import os
 import statistics
 import sys
 import tempfile
 import time
 
 import fixtures
-from common import environment, odoo_server, print_table, progress, registry
+from common import BENCH_DIR, environment, odoo_server, print_table, progress, registry
 from sink import Sink
 
 WARM_UP = 75      # seconds: the first poll of a new cron worker
@@ -35,7 +39,10 @@ def main(argv):
     parser.add_argument('--servers', default='1,2', help="numbers of servers, comma-separated")
     parser.add_argument('--rate-limit', type=float, default=20, help="rate_limit of the two-server run (0: skip)")
     parser.add_argument('--rate-jobs', type=int, default=600)
+    parser.add_argument('--output', default=os.path.join(BENCH_DIR, 'results.json'),
+                        help="JSON file the section is merged into")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     reg = registry(args.db)
     with reg.cursor() as cr:
         fixtures.partners(environment(cr), args.jobs, progress)
@@ -59,6 +66,30 @@ def main(argv):
                     ['deliveries', 'done', 'per s overall', 'vs limit', 'runs by dispatcher cron'],
                     [[row[2], row[3], row[9], f"{(float(row[9]) / args.rate_limit - 1) * 100:+.1f} %", row[10]]
                      for row in rate_rows])
+    load_after = os.getloadavg()[0]
+    print(f"\nLoad average {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} CPUs).")
+    keys = ['servers', 'endpoint', 'deliveries', 'done', 'lost', 'twice', 'kills', 'drain_seconds',
+            'per_second_of_seconds', 'per_second_overall', 'runs']
+    _merge(args.output, {
+        'title': "Production mode: the outbox drained by cron workers (--workers=2 --max-cron-threads=1 per server)",
+        'meta': {'date': datetime.datetime.now().isoformat(timespec='seconds'), 'database': args.db,
+                 'jobs': args.jobs, 'rate_limit': args.rate_limit, 'rate_jobs': args.rate_jobs,
+                 'cpus': os.cpu_count(), 'load_average': [round(load_before, 1), round(load_after, 1)]},
+        'figures': [dict(zip(keys, row, strict=True)) for row in rows],
+        'rate_limit': [dict(zip(keys, row, strict=True)) for row in rate_rows],
+    })
+
+
+def _merge(path, section):
+    try:
+        with open(path) as existing:
+            results = json.load(existing)
+    except (FileNotFoundError, ValueError):
+        results = {}
+    results['production'] = section
+    with open(path, 'w') as output:
+        json.dump(results, output, indent=2)
+    print(f"Merged into {path}")
 
 
 class running_servers:

@@ -47,6 +47,7 @@ class Sink:
         self.connections = 0
         self.first_at = self.last_at = None  # time.time() of the first and last request counted
         self.arrivals = []                    # time.time() of every request counted (in process only)
+        self.first_seen = {}                  # Idempotency-Key: time.time() it first arrived (in process only)
         self.lock = threading.Lock()
         sink = self
 
@@ -67,8 +68,10 @@ class Sink:
                 with sink.lock:
                     sink.requests += 1
                     count = sink.requests
-                    sink.keys[self.headers.get('Idempotency-Key')] += 1
+                    key = self.headers.get('Idempotency-Key')
+                    sink.keys[key] += 1
                     sink.last_at = time.time()
+                    sink.first_seen.setdefault(key, sink.last_at)
                     sink.first_at = sink.first_at or sink.last_at
                     sink.arrivals.append(sink.last_at)
                     if not self.counted:
@@ -114,6 +117,7 @@ class Sink:
             self.requests = self.connections = 0
             self.first_at = self.last_at = None
             self.arrivals.clear()
+            self.first_seen.clear()
             self.keys.clear()
 
     def stop(self):

@@ -18,7 +18,9 @@ _BODY = 'bj_api_sync.body'
 
 class InboundEndpoints(http.Controller):
 
-    @http.route([f'{inbound.API_PREFIX}/<string:endpoint>', f'{inbound.API_PREFIX}/<string:endpoint>/<string:ident>'],
+    # An identifier may hold "/" (INV/2026/0001): the item path takes the rest of the URL.
+    @http.route([f'{inbound.API_PREFIX}/<string:endpoint>',
+                 f'{inbound.API_PREFIX}/<string:endpoint>/<bj_api_sync_rest:ident>'],
                 type='http', auth='none', csrf=False, save_session=False, readonly=False)
     def bj_api_sync_endpoint(self, endpoint, ident=None, **_query):
         # Odoo runs the request again after a concurrency failure; the last try answers instead of failing.
@@ -33,8 +35,9 @@ class InboundEndpoints(http.Controller):
     def bj_api_sync_openapi(self):
         """The OpenAPI document of every active inbound endpoint, when the system parameter publishes it."""
         env = request.env(user=SUPERUSER_ID)
+        env = env(context={**env.context, 'lang': inbound.best_language(env, _languages(request.httprequest))})
         if not _enabled(env['ir.config_parameter'].get_param(OPENAPI_PARAMETER)):
-            return _response(inbound.Answer(404, {'error': 'Not found.', 'status_code': 404, 'line_id': None}))
+            return _response(inbound.Answer(404, inbound.error_body(404, env._("Not found."))))
         configs = env['bj.api.sync.config'].search([('request_type', '=', 'in'), ('endpoint', '!=', False)])
         return _response(inbound.Answer(200, openapi.document(configs, _base_url(env))))
 
@@ -63,7 +66,12 @@ def _incoming(httprequest):
         mimetype=httprequest.mimetype,
         client=httprequest.remote_addr,
         read=lambda size: _body(httprequest, size),
+        languages=_languages(httprequest),
     )
+
+
+def _languages(httprequest):
+    return tuple(httprequest.accept_languages.values())
 
 
 def _body(httprequest, size):
@@ -82,8 +90,11 @@ def _body(httprequest, size):
 
 def _response(answer):
     if answer.body is None:
-        return request.make_response(b'', list(answer.headers.items()), status=answer.status)
-    return request.make_json_response(answer.body, headers=list(answer.headers.items()), status=answer.status)
+        response = request.make_response(b'', list(answer.headers.items()), status=answer.status)
+        response.headers.remove('Content-Type')  # no content, no type
+        return response
+    return request.make_response(answer.text, [('Content-Type', 'application/json; charset=utf-8'),
+                                               *answer.headers.items()], status=answer.status)
 
 
 def _base_url(env):

@@ -10,6 +10,7 @@ from . import bj_api_sync_config_health
 from . import bj_api_sync_health
 from . import bj_api_sync_config_remote
 from . import bj_api_sync_config_inbound
+from . import bj_api_sync_config_echo
 from . import bj_api_sync_idempotency
 from . import bj_api_sync_link
 from . import bj_api_sync_response_line
@@ -20,4 +21,5 @@ from . import bj_api_log
 from . import bj_api_sync_job
 from . import bj_api_sync_token
 from . import ir_actions_server
+from . import ir_http
 from . import base_automation

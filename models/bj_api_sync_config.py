@@ -19,6 +19,8 @@ from ..engine.shared.payload import Mapping, MappingError
 from ..engine.shared.sandbox import CompiledScript, ScriptError, eval_domain
 from .secret_field import SECRET_TYPES, Secret, SecretText, raise_secret
 
+# The three kinds of configuration (request_type).
+OUTBOUND, INBOUND, SUB_MAPPING = 'out', 'in', 'mapping'
 # Written by the runs of scheduled syncs, read by nothing cached: saving them keeps the caches.
 RUN_STATE_FIELDS = frozenset({'sync_resume_id', 'sync_run_started', 'sync_run_failed', 'last_sync_date'})
 TIMEOUT_RANGES = {'connection_timeout': (1, 60), 'read_timeout': (1, 300)}
@@ -37,9 +39,13 @@ class BjApiSyncConfig(models.Model):
     active = fields.Boolean(
         default=True, tracking=True, help="Archived configurations never send: calls only log a skipped row.")
     request_type = fields.Selection(
-        [('in', 'In'), ('out', 'Out')], default='out', required=True,
-        help="Out: Odoo sends records to the external API. In: an endpoint of Odoo that external systems call, "
-             "/bj_api_sync/v1/<endpoint>, to read and write these records through the mapping.", tracking=True)
+        [(OUTBOUND, 'Outbound configuration'), (INBOUND, 'Inbound endpoint'), (SUB_MAPPING, 'Sub-mapping')],
+        string='Type', default=OUTBOUND, required=True,
+        help="Outbound configuration: Odoo sends records to an external API. Inbound endpoint: an endpoint of "
+             "Odoo that external systems call, /bj_api_sync/v1/<endpoint>, to read and write these records "
+             "through the mapping. Sub-mapping: mapping lines only, which relational lines of other "
+             "configurations apply to their related records; it needs no URL, method or authentication.",
+        tracking=True)
     model_id = fields.Many2one(
         'ir.model', required=True, ondelete='cascade',
         domain=[('transient', '=', False)], help="The Odoo model whose records are sent.", tracking=True)
@@ -65,6 +71,11 @@ class BjApiSyncConfig(models.Model):
              "'Authorization: Bearer <token>'; API Key sends the key in a header or in the query string; "
              "OAuth2 gets an access token from the token URL and sends it as a Bearer token. "
              "Secrets are masked in logs.", tracking=True)
+    inbound_auth_type = fields.Selection(
+        selection='_inbound_auth_type_selection', string='Caller Authentication',
+        compute='_compute_inbound_auth_type', inverse='_inverse_inbound_auth_type',
+        help="Inbound endpoint: the credentials callers must send, or get 401. None lets anyone call the "
+             "endpoint (then require signatures, Advanced tab). OAuth2 cannot guard an endpoint.")
     auth_login = fields.Char(string='Login', help="Basic Auth user name.", tracking=True)
     auth_password = Secret(string='Password', groups='base.group_system',
                            help="Basic Auth password; readable by Settings administrators only.")
@@ -85,7 +96,7 @@ class BjApiSyncConfig(models.Model):
     oauth2_client_secret = Secret(
         string='Client Secret', groups='base.group_system',
         help="Readable by Settings administrators only, masked in logs.")
-    oauth2_scope = fields.Char(string='Scope', help="Space-separated scopes, if the API asks for them.")
+    oauth2_scope = fields.Char(string='OAuth2 Scope', help="Space-separated scopes, if the API asks for them.")
     oauth2_audience = fields.Char(string='Audience', help="Sent as audience, if the API asks for it (e.g. Auth0).")
     oauth2_client_auth = fields.Selection(
         [('basic', 'HTTP Basic'), ('body', 'In the Form Body')], string='Client Authentication', default='basic',
@@ -110,6 +121,11 @@ class BjApiSyncConfig(models.Model):
         help="Mutual TLS: the PEM private key of the client certificate (unencrypted); readable by "
              "Settings administrators only.")
     line_ids = fields.One2many('bj.api.sync.config.line', 'config_id', string='Field Mapping', copy=True)
+    mapping_keys = fields.Char(
+        string='Keys', compute='_compute_mapping_keys', help="The JSON keys of the mapping lines, in order.")
+    used_by_ids = fields.Many2many(
+        'bj.api.sync.config', compute='_compute_used_by_ids',
+        help="The configurations whose relational mapping lines apply this configuration's lines.")
     header_ids = fields.One2many('bj.api.sync.header', 'config_id', string='Headers', copy=True)
     param_ids = fields.One2many('bj.api.sync.param', 'config_id', string='Parameters', copy=True)
     python_script = fields.Text(
@@ -184,6 +200,42 @@ class BjApiSyncConfig(models.Model):
                     "exponential backoff (a few seconds); then the request is an error.",
                     attempts=config.max_retries + 1, retries=config.max_retries)
 
+    @api.model
+    def _inbound_auth_type_selection(self):
+        """The authorization types that may guard an inbound endpoint (``engine/shared/auth.py``)."""
+        field = self._fields['auth_type']
+        labels = {**dict(field.selection), **dict(field._description_selection(self.env))}
+        return [(key, labels[key]) for key in field.get_values(self.env)
+                if auth.AUTH_TYPES[key].inbound_refusal(self) is None]
+
+    @api.depends('auth_type')
+    def _compute_inbound_auth_type(self):
+        allowed = set(self._fields['inbound_auth_type'].get_values(self.env))
+        for config in self:
+            config.inbound_auth_type = config.auth_type if config.auth_type in allowed else False
+
+    def _inverse_inbound_auth_type(self):
+        for config in self.filtered('inbound_auth_type'):
+            config.auth_type = config.inbound_auth_type
+
+    @api.onchange('inbound_auth_type')
+    def _onchange_inbound_auth_type(self):
+        # The form shows the fields of auth_type's value: it follows at once, not on save.
+        for config in self.filtered('inbound_auth_type'):
+            config.auth_type = config.inbound_auth_type
+
+    @api.depends('line_ids.api_key')
+    def _compute_mapping_keys(self):
+        for config in self:
+            config.mapping_keys = ', '.join(config.line_ids.mapped('api_key'))
+
+    def _compute_used_by_ids(self):
+        users = {}
+        for line in self.env['bj.api.sync.config.line'].search([('mapping_config_id', 'in', self.ids)]):
+            users[line.mapping_config_id.id] = users.get(line.mapping_config_id.id, line.config_id) | line.config_id
+        for config in self:
+            config.used_by_ids = users.get(config.id, self.browse())
+
     def _compute_oauth2_token_expires_at(self):
         tokens = self.env['bj.api.sync.token'].sudo()
         for config in self:
@@ -229,7 +281,7 @@ class BjApiSyncConfig(models.Model):
 
     @api.constrains('request_type', 'http_method_ids')
     def _check_http_methods(self):
-        for config in self.filtered(lambda c: c.request_type == 'out'):
+        for config in self.filtered(lambda c: c.request_type == OUTBOUND):
             if len(config.http_method_ids) != 1:
                 raise ValidationError(self.env._(
                     '%(config)s: an outbound configuration needs exactly one HTTP method (it has %(count)s).',
@@ -241,7 +293,7 @@ class BjApiSyncConfig(models.Model):
 
     @api.constrains('request_type', 'url', 'is_paginated')
     def _check_url(self):
-        for config in self.filtered(lambda c: c.request_type == 'out'):
+        for config in self.filtered(lambda c: c.request_type == OUTBOUND):
             try:
                 parsed = parse_url((config.url or '').strip())
             except LocationParseError:
@@ -307,10 +359,11 @@ class BjApiSyncConfig(models.Model):
                 raise ValidationError(self.env._('%(config)s: %(error)s', config=config._label(),
                                                  error=self.env._(error.args[0]))) from None
 
-    @api.constrains(lambda self: auth.config_fields())
+    @api.constrains(lambda self: ('request_type', *auth.config_fields()))
     def _check_auth(self):
-        """What the config's auth type finds wrong with its values (``engine/shared/auth.py``)."""
-        for config in self.sudo():
+        """What the config's auth type finds wrong with its values (``engine/shared/auth.py``); a
+        sub-mapping authenticates nothing."""
+        for config in self.sudo().filtered(lambda c: c.request_type != SUB_MAPPING):
             problem = auth.type_of(config).check(config)
             if problem:
                 raise ValidationError(self.env._(problem))

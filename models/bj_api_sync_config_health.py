@@ -30,7 +30,7 @@ class BjApiSyncConfig(models.Model):
              "administrators with an activity. A 410 Gone answer pauses at once. 0: never pause.")
     health_id = fields.Many2one('bj.api.sync.health', compute='_compute_health')
     health_state = fields.Selection(
-        [(CLOSED, 'Healthy'), (OPEN, 'Open (failing)'), (PAUSED, 'Paused')], string='Endpoint',
+        [(CLOSED, 'Healthy'), (OPEN, 'Open (failing)'), (PAUSED, 'Paused')], string='Endpoint Health',
         compute='_compute_health',
         help="Healthy: deliveries flow. Open: the endpoint keeps failing; deliveries wait for a probe to "
              "succeed. Paused: deliveries are held until Pause Deliveries is unchecked.")

@@ -2,6 +2,7 @@ import re
 
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.fields import Command
 from odoo.tools import ormcache
 
 from ..engine.inbound import openapi
@@ -49,10 +50,24 @@ class BjApiSyncConfig(models.Model):
         config = self.sudo().search([('request_type', '=', 'in'), ('endpoint', '=', endpoint)], limit=1)
         return Endpoint.read(config) if config else None
 
+    def _default_http_method_ids(self):
+        # A new endpoint only reads until told otherwise.
+        if self.env.context.get('default_request_type') == 'in':
+            return self.env.ref('bj_api_sync.http_method_get', raise_if_not_found=False)
+        return super()._default_http_method_ids()
+
+    @api.onchange('request_type')
+    def _onchange_request_type_methods(self):
+        if not self._origin.id:
+            self.http_method_ids = self.with_context(default_request_type=self.request_type)._default_http_method_ids()
+
     @api.model_create_multi
     def create(self, vals_list):
         if any(vals.get('request_type') == 'in' for vals in vals_list):
             self.env.registry.clear_cache()  # _inbound_endpoint
+            get = self.env.ref('bj_api_sync.http_method_get', raise_if_not_found=False)
+            vals_list = [{'http_method_ids': [Command.set(get.ids)], **vals}
+                         if vals.get('request_type') == 'in' and get else vals for vals in vals_list]
         return super().create(vals_list)
 
     def write(self, values):

@@ -23,8 +23,8 @@ class BjApiSyncConfigLine(models.Model):
         help="Dotted path from the record, e.g. partner_id.name, picked by technical name or label "
              "(the picker follows relations). Filled from the Odoo field when empty.")
     api_key = fields.Char(
-        string='API Key', required=True,
-        help="Key in the external payload. A dotted key (address.city) builds nested objects.")
+        string='JSON Key', required=True,
+        help="Key in the JSON payload (the external system's). A dotted key (address.city) builds nested objects.")
     value_type = fields.Selection([
         ('plain', 'Plain'),
         ('relational', 'Relational'),

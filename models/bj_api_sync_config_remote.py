@@ -1,8 +1,11 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
+from odoo.tools import SQL
 
+from ..engine.outbound.outcome import UNFINISHED
 from ..engine.outbound.remote import scope_of
+from .bj_api_sync_config import OUTBOUND
 
 
 class BjApiSyncConfig(models.Model):
@@ -10,9 +13,10 @@ class BjApiSyncConfig(models.Model):
     _inherit = 'bj.api.sync.config'
 
     remote_id_scope = fields.Char(
-        string='Remote ID Scope', tracking=True,
+        string='Remote ID Scope', tracking=True, copy=False,
         help="Configurations with the same scope share remote ids: the POST, PUT (or PATCH) and DELETE "
-             "configurations of one remote resource, e.g. crm.contacts. Empty: this configuration alone.")
+             "configurations of one remote resource, e.g. crm.contacts. Left empty, it is the configuration's "
+             "name (made unique), for this configuration alone; a duplicate gets its own.")
     remote_id_path = fields.Char(
         string='Remote ID Path', tracking=True,
         help="Dotted path of the id in a successful JSON response, e.g. id or data.id: it is kept as the "
@@ -33,6 +37,58 @@ class BjApiSyncConfig(models.Model):
 
     def _remote_scope(self):
         return scope_of(self.id, self.remote_id_scope)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        taken = set()
+        for vals in vals_list:
+            kind = vals.get('request_type') or self.env.context.get('default_request_type') or OUTBOUND
+            if kind == OUTBOUND and not (vals.get('remote_id_scope') or '').strip() and vals.get('name'):
+                vals['remote_id_scope'] = self._unique_scope(vals['name'], taken=taken)
+                taken.add(vals['remote_id_scope'])
+        configs = super().create(vals_list)
+        configs._fill_remote_scope()
+        return configs
+
+    def write(self, values):
+        result = super().write(values)
+        if {'remote_id_scope', 'request_type'} & set(values):
+            self._fill_remote_scope()
+        return result
+
+    def _fill_remote_scope(self):
+        """Give each outbound config without a scope one that people can read: its name, made unique.
+        Remote ids it kept in the scope of its id (``config:<id>``, before scopes had names) move with it."""
+        for config in self.filtered(lambda c: c.request_type == OUTBOUND and not (c.remote_id_scope or '').strip()):
+            scope = self._unique_scope(config.name, config)
+            self.env.cr.execute(SQL("UPDATE bj_api_sync_link SET scope = %s WHERE scope = %s",
+                                    scope, scope_of(config.id, False)))
+            # Deliveries waiting in the config's order (engine/outbound/remote.py) keep their place.
+            self.env.cr.execute(SQL(
+                "UPDATE bj_api_sync_job SET ordering_key = %s || substr(ordering_key, %s) "
+                "WHERE config_id = %s AND state IN %s AND starts_with(ordering_key, %s)",
+                scope, len(str(config.id)) + 1, config.id, UNFINISHED, f'{config.id}:'))
+            config.with_context(mail_notrack=True).remote_id_scope = scope
+            self.env['bj.api.sync.link'].invalidate_model(['scope'])
+
+    @api.model
+    def _unique_scope(self, name, config=None, taken=()):
+        """``name``, or ``name (2)``... when it is taken: by another config, or by remote ids that another
+        config (or a deleted one) wrote."""
+        name = ' '.join((name or '').split())
+        scope, number = name, 1
+        while scope in taken or self._scope_held(scope, config):
+            number += 1
+            scope = f'{name} ({number})'
+        return scope
+
+    @api.model
+    def _scope_held(self, scope, config=None):
+        other = [('id', '!=', config.id)] if config else []
+        link_of_other = [('config_id', '!=', config.id)] if config else []
+        return bool(self.with_context(active_test=False).search_count(
+            [*other, ('remote_id_scope', '=', scope)], limit=1)
+            or self.env['bj.api.sync.link'].sudo().search_count([*link_of_other, ('scope', '=', scope)], limit=1))
 
     def _compute_link_count(self):
         counts = {}
@@ -83,16 +139,18 @@ class BjApiSyncConfig(models.Model):
             raise UserError(self.env._(
                 '%(config)s: companions are made from a POST configuration with a Remote ID Path '
                 '(where the created object\'s id is in the answer).', config=self._label()))
-        self.remote_id_scope = self._remote_scope()
+        self._fill_remote_scope()
         item_url = f"{(self.url or '').rstrip('/')}/{{remote_id}}"
         update_method = self.env.context.get('update_method', 'PUT')
-        no_capture = {'sync_on_create': False, 'sync_on_update': False, 'sync_on_delete': False}
+        # Companions share the scope (a copy gets a scope of its own) and capture only what they send.
+        common = {'remote_id_scope': self.remote_id_scope,
+                  'sync_on_create': False, 'sync_on_update': False, 'sync_on_delete': False}
         update = self.copy({
-            **no_capture, 'sync_on_create': True, 'sync_on_update': True,
+            **common, 'sync_on_create': True, 'sync_on_update': True,
             'name': self.env._('%(name)s (update)', name=self.name), 'url': item_url, 'fallback_config_id': self.id,
             'skip_unchanged': True, 'http_method_ids': [Command.set(self._http_method(update_method).ids)]})
         delete = self.copy({
-            **no_capture, 'sync_on_delete': True,
+            **common, 'sync_on_delete': True,
             'name': self.env._('%(name)s (delete)', name=self.name), 'url': item_url, 'remote_id_path': False,
             'fallback_config_id': False,
             'response_line_ids': [Command.clear()], 'http_method_ids': [Command.set(self._http_method('DELETE').ids)]})

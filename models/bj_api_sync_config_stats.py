@@ -31,6 +31,19 @@ class BjApiSyncConfig(models.Model):
     duration_p95_7d = fields.Integer(
         string='p95 Duration (ms)', compute='_compute_duration_stats',
         help="95% of the HTTP attempts of the last 7 days took at most this long, in milliseconds.")
+    call_count_7d = fields.Integer(
+        string='Calls (7 days)', compute='_compute_inbound_stats',
+        help="Inbound endpoint: requests callers made in the last 7 days, answered or refused.")
+    client_error_rate_7d = fields.Float(
+        string='4xx Rate (7 days)', compute='_compute_inbound_stats',
+        help="Inbound endpoint: share of the calls of the last 7 days refused with a 4xx status (bad "
+             "credentials, invalid data, unknown record...): mistakes of the callers, not of the endpoint.")
+    server_error_rate_7d = fields.Float(
+        string='5xx Rate (7 days)', compute='_compute_inbound_stats',
+        help="Inbound endpoint: share of the calls of the last 7 days that failed in Odoo (5xx status).")
+    last_call_date = fields.Datetime(
+        string='Last Call', compute='_compute_inbound_stats',
+        help="Inbound endpoint: when a caller last called it.")
 
 
     def _compute_log_count(self):
@@ -82,3 +95,30 @@ class BjApiSyncConfig(models.Model):
             average, p95 = stats.get(config.id, (0, 0))
             config.duration_avg_7d = round(average or 0)
             config.duration_p95_7d = round(p95 or 0)
+
+    def _compute_inbound_stats(self):
+        """Calls, 4xx and 5xx shares of the last 7 days and the last call of inbound endpoints, one
+        query for all of them (the log rows of a config, through its index)."""
+        stats = {}
+        if self.ids:
+            self.env['bj.api.log'].flush_model(['config_id', 'direction', 'response_status_code'])
+            since = fields.Datetime.now() - timedelta(days=STATS_DAYS)
+            self.env.cr.execute(SQL(
+                """SELECT config_id,
+                          COUNT(*) FILTER (WHERE create_date >= %(since)s),
+                          COUNT(*) FILTER (WHERE create_date >= %(since)s AND response_status_code BETWEEN 400 AND 499),
+                          COUNT(*) FILTER (WHERE create_date >= %(since)s AND response_status_code >= 500),
+                          MAX(create_date)
+                     FROM bj_api_log
+                    WHERE config_id = ANY(%(ids)s) AND direction = 'in'
+                 GROUP BY config_id""",
+                since=since, ids=self.ids))
+            stats = {config_id: row for config_id, *row in self.env.cr.fetchall()}
+        for config in self:
+            calls, client_errors, server_errors, last_call = stats.get(config.id, (0, 0, 0, False))
+            config.update({
+                'call_count_7d': calls,
+                'client_error_rate_7d': client_errors / calls if calls else 0.0,
+                'server_error_rate_7d': server_errors / calls if calls else 0.0,
+                'last_call_date': last_call,
+            })

@@ -1,6 +1,7 @@
 import datetime
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from .. import compat
 from ..engine.inbound.front_door import IDEMPOTENCY_HOURS
@@ -21,22 +22,36 @@ class BjApiSyncIdempotency(models.Model):
     status_code = fields.Integer(readonly=True)
     response_body = fields.Text(readonly=True)
     location = fields.Char(readonly=True)
+    res_id = fields.Integer(string='Record ID', readonly=True, help="The record the first request created.")
 
     _key_unique = compat.unique('unique(config_id, key)', 'An Idempotency-Key is kept once per configuration.')
 
-    def expired(self):
-        return self.create_date < _kept_since()
+    @api.model
+    def wait_for(self, config_id, key, table):
+        """The key's row as kept, once every other request with the key has ended: requests with one key
+        are served one after the other (a lock held until the transaction ends), and the row is read in a
+        transaction of its own, newer than this one's snapshot. A dict (id, request_hash, status_code,
+        response_body, location, expired, and whether the record it created is still in ``table``), or None."""
+        self.env.cr.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [config_id, key])
+        with self.env.registry.cursor() as cr:
+            compat.read_committed(cr)
+            cr.execute(SQL("""
+                SELECT kept.id, kept.request_hash, kept.status_code, kept.response_body, kept.location,
+                       kept.create_date < %s AS expired,
+                       EXISTS(SELECT 1 FROM %s AS record WHERE record.id = kept.res_id) AS record_exists
+                  FROM bj_api_sync_idempotency AS kept
+                 WHERE kept.config_id = %s AND kept.key = %s""", _kept_since(), SQL.identifier(table), config_id, key))
+            return cr.dictfetchone()
 
     @api.model
     def claim(self, config_id, key, request_hash):
-        """Keep ``key`` for this request: its row, or an empty recordset if another request has it."""
+        """Keep ``key`` for this request (which holds its lock, see ``wait_for``): its new row."""
         self.env.cr.execute("""
             INSERT INTO bj_api_sync_idempotency (config_id, key, request_hash, create_uid, write_uid,
                                                  create_date, write_date)
             VALUES (%s, %s, %s, %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
-                ON CONFLICT (config_id, key) DO NOTHING
             RETURNING id""", [config_id, key, request_hash, self.env.uid, self.env.uid])
-        return self.browse([row[0] for row in self.env.cr.fetchall()])
+        return self.browse(self.env.cr.fetchone()[0])
 
     @api.autovacuum
     def _gc_expired_keys(self):

@@ -8,6 +8,7 @@ from .. import compat
 from ..engine.outbound import jobs as job_store
 from ..engine.outbound.outcome import DEAD, DONE, FAILED, PENDING, RUNNING
 from ..engine.outbox import dispatcher
+from .bj_api_log import model_selection, records_titles
 
 
 class BjApiSyncJob(models.Model):
@@ -39,7 +40,7 @@ class BjApiSyncJob(models.Model):
                             "when it is sent: URL, headers, authentication and signatures come from the "
                             "configuration as it is then.")
     url_values = fields.Text(string='URL Values', help="Values of the URL's {placeholders}, taken from the payload (JSON).")
-    res_model = fields.Char(string='Model')
+    res_model = fields.Selection(selection='_model_selection', string='Model')
     res_ids = fields.Char(string='Record IDs')
     ordering_key = fields.Char(
         index=True, help="Jobs with the same key (one configuration, one record) are delivered in order.")
@@ -78,6 +79,19 @@ class BjApiSyncJob(models.Model):
         # Which configs have due jobs: the first pending job of each, found without a scan.
         create_index(self.env.cr, 'bj_api_sync_job_config_due_index', self._table,
                      ['config_id', 'next_attempt_at', 'id'], where="state = 'pending'")
+
+    @api.model
+    def _model_selection(self):
+        return model_selection(self.env)
+
+    @api.depends('name', 'http_method', 'res_model', 'res_ids')
+    @api.depends_context('lang')
+    def _compute_display_name(self):
+        # Titled by their records as people know them, in the reader's language (bj_api_log.py).
+        titles = records_titles(self.env, [(job.res_model, job.res_ids) for job in self if job.res_model and job.res_ids])
+        for job in self:
+            title = titles.get((job.res_model, job.res_ids))
+            job.display_name = f"{job.http_method} {title}" if title else job.name
 
     def action_retry_now(self):
         """Failed or dead deliveries get a fresh series of attempts, starting now."""

@@ -88,6 +88,7 @@ _ensure_venv() {
   if [ "$(cat "$VENV/.bj-stamp" 2>/dev/null)" = "$stamp" ] \
       && "$VENV/bin/python" -c 'import psycopg2, lxml, werkzeug, websocket' 2>/dev/null; then
     log "venv: reusing $VENV"
+    _ensure_test_packages
     return 0
   fi
   log "venv: building $VENV (under a minute)"
@@ -98,8 +99,23 @@ _ensure_venv() {
     || { tail -n 30 "$BJ_CACHE/pip-$ODOO_SERIES.log" >&2; die "venv: pip install failed (full log: $BJ_CACHE/pip-$ODOO_SERIES.log)"; }
   # Written last: an interrupted install has no stamp and is rebuilt next time.
   echo "$stamp" >"$VENV/.bj-stamp"
+  _ensure_test_packages
 }
 ensure_venv() { locked _ensure_venv; }
+
+# The packages the addon's tests import (scripts/test-requirements.txt) are added to the venv when that file
+# changes; never a reason to rebuild it, which would pull it from under a test run using it.
+TEST_REQUIREMENTS="$REPO_ROOT/scripts/test-requirements.txt"
+_ensure_test_packages() {
+  local stamp
+  stamp="$({ cat "$TEST_REQUIREMENTS"; "$BJ_PYTHON" -V; } | sha256sum | cut -c1-16)"
+  [ "$(cat "$VENV/.bj-test-stamp" 2>/dev/null)" = "$stamp" ] && return 0
+  log "venv: adding the test packages to $VENV"
+  "$VENV/bin/pip" install --disable-pip-version-check --progress-bar off -r "$TEST_REQUIREMENTS" \
+    >>"$BJ_CACHE/pip-$ODOO_SERIES.log" 2>&1 \
+    || { tail -n 30 "$BJ_CACHE/pip-$ODOO_SERIES.log" >&2; die "venv: pip install of the test packages failed"; }
+  echo "$stamp" >"$VENV/.bj-test-stamp"
+}
 
 # The linters and whool (scripts/lint, scripts/wheel-check) have a virtualenv of their own, pinned by
 # scripts/lint-requirements.txt and rebuilt when that file changes.
@@ -121,6 +137,27 @@ _ensure_lint_venv() {
   echo "$stamp" >"$LINT_VENV/.bj-stamp"
 }
 ensure_lint_venv() { locked _ensure_lint_venv; }
+
+# The fuzzer of the inbound endpoints (schemathesis, run by tests/test_inbound_fuzz.py) has a virtualenv of its
+# own, pinned by scripts/fuzz-requirements.txt and rebuilt when that file changes.
+FUZZ_REQUIREMENTS="$REPO_ROOT/scripts/fuzz-requirements.txt"
+FUZZ_VENV="${BJ_FUZZ_VENV:-$BJ_CACHE/venv-fuzz}"
+_ensure_fuzz_venv() {
+  local stamp
+  stamp="$({ cat "$FUZZ_REQUIREMENTS"; "$BJ_PYTHON" -V; } | sha256sum | cut -c1-16)"
+  if [ "$(cat "$FUZZ_VENV/.bj-stamp" 2>/dev/null)" = "$stamp" ]; then
+    log "fuzz venv: reusing $FUZZ_VENV"
+    return 0
+  fi
+  log "fuzz venv: building $FUZZ_VENV"
+  rm -rf "$FUZZ_VENV"
+  "$BJ_PYTHON" -m venv "$FUZZ_VENV"
+  "$FUZZ_VENV/bin/pip" install --disable-pip-version-check --progress-bar off -r "$FUZZ_REQUIREMENTS" \
+    >"$BJ_CACHE/pip-fuzz.log" 2>&1 \
+    || { tail -n 30 "$BJ_CACHE/pip-fuzz.log" >&2; die "fuzz venv: pip install failed (full log: $BJ_CACHE/pip-fuzz.log)"; }
+  echo "$stamp" >"$FUZZ_VENV/.bj-stamp"
+}
+ensure_fuzz_venv() { locked _ensure_fuzz_venv; }
 
 as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$BJ_PGPORT" "$@"; }

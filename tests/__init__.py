@@ -9,6 +9,8 @@ from . import test_scripts
 from . import test_guide_examples
 from . import test_outbox
 from . import test_outbox_concurrency
+from . import test_outbox_batch
+from . import test_logbook_journal
 from . import test_preview
 from . import test_ui
 from . import test_i18n
@@ -18,5 +20,10 @@ from . import test_auth
 from . import test_flow_control
 from . import test_remote_ids
 from . import test_inbound
+from . import test_inbound_contract
+from . import test_inbound_fuzz
 from . import test_capture
 from . import test_auth_plugin
+from . import test_guide_screenshots
+from . import test_kinds
+from . import test_echo

@@ -106,7 +106,13 @@ class TestConfig(BjApiCase):
         for model in ('bj.api.sync.config', 'bj.api.log', 'bj.http.method'):
             self.assertIn(model, by_model, f"a BJ API menu opens {model}")
             self.assertEqual(by_model[model].action._name, 'ir.actions.act_window')
-        self.assertEqual(by_model['bj.api.sync.config'].name, 'API Configurations')
+        # One menu per kind of configuration, each listing that kind only.
+        configs = children.filtered(lambda menu: menu.action.res_model == 'bj.api.sync.config')
+        self.assertEqual([(menu.name, menu.action.domain) for menu in configs], [
+            ('Outbound', "[('request_type', '=', 'out')]"),
+            ('Inbound endpoints', "[('request_type', '=', 'in')]"),
+            ('Sub-mappings', "[('request_type', '=', 'mapping')]"),
+        ])
         self.assertEqual(by_model['bj.api.log'].name, 'Logs')
         self.assertEqual(by_model['bj.http.method'].name, 'HTTP Methods')
 
@@ -115,7 +121,8 @@ class TestConfig(BjApiCase):
             views = self.env[model].get_views([(False, 'form'), (False, 'list'), (False, 'search')])
             self.assertEqual(set(views['views']), {'form', 'list', 'search'}, model)
             for view_type in ('form', 'list', 'search'):
-                self.assertIn('<field name="name"', views['views'][view_type]['arch'], (model, view_type))
+                # A log is shown by its display name (its records as people know them), searched by its name.
+                self.assertRegex(views['views'][view_type]['arch'], '<field name="(display_)?name"', (model, view_type))
         form = self.env['bj.api.sync.config'].get_views([(False, 'form')])['views']['form']['arch']
         for field in ('url', 'http_method_ids', 'line_ids', 'header_ids', 'param_ids', 'auth_password',
                       'bearer_token', 'python_script', 'is_paginated', 'page_size', 'max_retries'):

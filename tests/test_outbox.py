@@ -19,7 +19,7 @@ from odoo.tools import config
 from ..engine.outbound import jobs, profile
 from ..engine.outbox import budget as cron
 from ..engine.outbox import dispatcher as outbox
-from .common import BjApiCase, FakeApi, Reply, other_threads_open_cursors
+from .common import BjApiCase, FakeApi, Reply
 
 
 def header(received, name):
@@ -133,8 +133,9 @@ class TestOutboxBasics(OutboxCase):
         self.assertEqual(self.env.cr.fetchall(), [(str(partners[0].id), 'pending'), (str(partners[1].id), 'pending')])
         jobs = self.Job.browse(result['job_ids'])
         self.assertEqual(len(set(jobs.mapped('idempotency_key'))), 2)
+        # In order per record within the config's remote id scope (by default its name).
         self.assertEqual(jobs.mapped('ordering_key'),
-                         [f"{self.config.id}:res.partner:{partner.id}" for partner in partners])
+                         [f"{self.config.remote_id_scope}:res.partner:{partner.id}" for partner in partners])
         self.assertEqual(set(jobs.mapped('max_attempts')), {3}, "schedule '1s, 2s': 1 attempt + 2 retries")
         self.assertEqual(self.api.received, [], "nothing is sent before dispatch")
         self.assertFalse(self.logs(self.config), "nothing was attempted yet")
@@ -322,18 +323,18 @@ class TestOutboxAutomation(OutboxCase):
         self.assertEqual(self.api.received[-1].json, {'name': 'Final', 'email': 'b@example.com'})
 
     def test_rule_follows_the_configs_delivery_mode(self):
-        """The config says Immediate: its rule sends right after commit, nothing is queued.
-        Switched to Queued, the same rule queues."""
+        """The config says Immediate: its rule's delivery is sent right after commit (by the committing
+        process, engine/outbox/eager.py). Switched to Queued, the same rule queues for the dispatcher cron."""
         immediate = self.config.copy({'name': 'Immediate partners', 'delivery_mode': 'immediate'})
         self.create_rule(config=immediate, trigger='on_create')
         self.partner('Ruled')
         self.commit()
-        self.assertFalse(self.config_jobs(immediate))
+        self.assertEqual(self.config_jobs(immediate).mapped('state'), ['done'])
         self.assertEqual([received.json['name'] for received in self.api.received], ['Ruled'])
         immediate.delivery_mode = 'queued'
         self.partner('Ruled too')
         self.commit()
-        self.assertEqual(len(self.config_jobs(immediate)), 1)
+        self.assertEqual(self.config_jobs(immediate).mapped('state'), ['done', 'pending'])
         self.assertEqual(len(self.api.received), 1)
         self.assertEqual(self.dispatch(), 1)
         self.assertEqual([received.json['name'] for received in self.api.received], ['Ruled', 'Ruled too'])
@@ -593,12 +594,14 @@ class TestOutboxOrderAndHolds(OutboxCase):
         original = outbox._transmit
 
         def spy(flight):
-            with self.registry.cursor() as cr:
-                cr.execute("SELECT state, lease_until, attempts FROM bj_api_sync_job WHERE id = %s", [flight.job_id])
-                seen.append(cr.fetchone())
+            # The turn that claimed the job has committed when its request leaves: into the test's
+            # transaction here, read through the test's own cursor (the dispatcher's holds the test lock).
+            self.env.cr.execute("SELECT state, lease_until, attempts FROM bj_api_sync_job WHERE id = %s",
+                                [flight.job_id])
+            seen.append(self.env.cr.fetchone())
             return original(flight)
 
-        with patch.object(outbox, '_transmit', spy), other_threads_open_cursors():
+        with patch.object(outbox, '_transmit', spy):
             self.dispatch()
         [(state, lease_until, attempts)] = seen
         self.assertEqual((state, attempts), ('running', 1))

@@ -153,7 +153,7 @@ class TestPreview(BjApiCase):
         config = self.make_preview_config()
         config.write({'request_type': 'in', 'endpoint': 'preview', 'inbound_user_id': self.env.ref('base.user_admin').id})
         wizard = self.preview(config, self.partner)
-        self.assertIn('is not an outbound (Out) configuration', wizard.preview_error)
+        self.assertIn('is not an outbound configuration', wizard.preview_error)
 
     def test_get_has_no_body_and_a_query_string(self):
         config = self.make_preview_config(method=self.method_get, lines=[('full_name', 'name')])
@@ -330,7 +330,8 @@ class TestPreview(BjApiCase):
         self.assertEqual(line.display_name, 'external_id')
 
     def test_config_list_shows_statistics(self):
-        arch = self.env['bj.api.sync.config'].get_views([(False, 'list')])['views']['list']['arch']
+        outbound_list = self.env.ref('bj_api_sync.view_bj_api_sync_config_outbound_list')
+        arch = self.env['bj.api.sync.config'].get_views([(outbound_list.id, 'list')])['views']['list']['arch']
         for name in ('last_success_date', 'last_error_date', 'success_rate_7d', 'duration_p95_7d'):
             self.assertIn(f'name="{name}"', arch)
 

@@ -164,7 +164,7 @@ class TestEntryPoint(BjApiCase):
             (lambda: Config._make_outbound_http_request(partner, 'not an id'), ["'not an id'"]),
             (lambda: Config._make_outbound_http_request(partner), ['config_id_ref']),
             (lambda: (config | in_config)._make_outbound_http_request(partner), ['config_id_ref']),
-            (lambda: Config._make_outbound_http_request(partner, in_config.id), ['Inbound', 'Out']),
+            (lambda: Config._make_outbound_http_request(partner, in_config.id), ['Inbound', 'not an outbound configuration']),
             (lambda: config._make_outbound_http_request(['a', 'b'], config.id), ['integers']),
             (lambda: config._make_outbound_http_request([partner.id, 'x'], config.id), ['integers']),
         ]

@@ -367,7 +367,17 @@ class TestAutomationRules(TriggerCase):
         partner = self.env['res.partner'].create({'name': 'Saved anyway'})
         self.commit()
         self.assertTrue(partner.exists())
+        # Sent right after the commit as a delivery: its retry waits in the outbox, as Max Retries says.
+        self.assertEqual(self.logs(self.config).mapped('status'), ['retry'])
+        job = self.env['bj.api.sync.job'].search([('config_id', '=', self.config.id)])
+        self.assertEqual((job.state, job.attempts, job.max_attempts), ('pending', 1, 2))
+        job.next_attempt_at = datetime.datetime(2000, 1, 1)  # due (the transaction's now() is its start)
+        self.env.flush_all()
+        with self.shared_cursors():
+            self.env['bj.api.sync.job']._cron_dispatch()
+        self.env.invalidate_all()
         self.assertEqual(self.logs(self.config).mapped('status'), ['retry', 'error'])
+        self.assertEqual(job.state, 'dead')
 
     def test_archived_config_stops_every_trigger(self):
         self.create_trigger('automation', trigger='on_create_or_write')

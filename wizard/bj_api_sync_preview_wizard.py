@@ -15,8 +15,9 @@ from ..engine.outbound.request import RequestError
 from ..engine.shared.logbook import headers_text
 from ..models.bj_api_log import pretty_json
 
-# Each request gets its own Idempotency-Key (and webhook-id when signing) when it is sent.
-SAMPLE_KEY = '<new UUID for each request>'
+# Each request gets its own Idempotency-Key (and webhook-id when signing) when it is sent; the preview
+# finishes its request with this one (a header value is Latin-1), then says so in the reader's language.
+SAMPLE_KEY = 'new-uuid-for-each-request'
 PREVIEW_FIELDS = ('preview_method', 'preview_url', 'preview_headers', 'preview_body',
                   'preview_error', 'preview_notice')
 
@@ -102,7 +103,8 @@ class BjApiSyncPreviewWizard(models.TransientModel):
             values.update(
                 preview_method=request.method,
                 preview_url=redact.url(request.url),
-                preview_headers=headers_text(redact.headers(request.headers)),
+                preview_headers=headers_text(redact.headers(request.headers)).replace(
+                    SAMPLE_KEY, self.env._("(a new UUID for each request)")),
                 preview_body=redact.text(pretty_json(request.body.decode())) if request.body else False,
             )
             if not request.body:

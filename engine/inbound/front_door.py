@@ -5,47 +5,66 @@
 1. finds the active inbound config of the endpoint (404 otherwise), read once into an ``Endpoint``
    that the config caches until it changes;
 2. admits the request, in this order: rate limit (429), body size (413), credentials (401), Standard
-   Webhooks signature (401), method (405), content type (415), JSON (400);
-3. does the work as the config's inbound user (access rights and record rules apply) in a savepoint:
-   any refusal or error rolls back everything the request wrote;
+   Webhooks signature (401), method (405), a NUL in the URL (400), content type (415), JSON (400);
+3. does the work as the config's inbound user (access rights and record rules apply); any refusal or
+   error rolls the transaction back, undoing everything the request wrote (a batch's objects each
+   have a savepoint of their own);
 4. answers JSON (errors as ``{"error", "status_code", "line_id"}``), never a traceback;
 5. writes one ``bj.api.log`` row (direction ``in``), secrets masked.
 
 The request is one transaction (Odoo's, committed after the answer): on success the records and the
 log row are committed together; on a refusal only the log row. A concurrency failure is left to Odoo,
 which runs the request again on a fresh snapshot, except on its last try, answered 503.
+
+What the client gets wrong is checked before the database is asked (``reverse.py``); what only the
+database can refuse (a constraint the values break) is answered 400, or 409 for a record still in use,
+and Odoo's "bad query" line for it is logged at INFO, not ERROR: the server log's errors are the
+server's.
 """
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
+import re
+import threading
 import time
+import urllib.parse
 
 import psycopg2
 from psycopg2 import errorcodes
 
 from odoo import SUPERUSER_ID, fields
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError
+from odoo.models import BaseModel
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ... import compat
 from ..outbox import health
-from ..shared import auth, signing
+from ..shared import auth, echo, signing
 from ..shared.logbook import LogBook, Redactor, headers_text, row, truncate
 from ..shared.payload import MappingError, to_json_text
 from ..shared.sandbox import ScriptError, eval_domain
-from .reverse import InputError
+from .reverse import INTEGER_RANGE, InputError
 
 _logger = logging.getLogger(__name__)
 
 API_PREFIX = '/bj_api_sync/v1'
 MAX_LIMIT = 1000
+MAX_OFFSET = INTEGER_RANGE[1]
+MAX_BATCH = 1000
+MAX_KEY_LENGTH = 255
 DEFAULT_MAX_BYTES = 1024 * 1024
 IDEMPOTENCY_HOURS = 24
-COLLECTION_METHODS = ('GET', 'POST')
+# PUT on the collection is the batch upsert.
+COLLECTION_METHODS = ('GET', 'POST', 'PUT')
 ITEM_METHODS = ('GET', 'PUT', 'PATCH', 'DELETE')
 BODY_METHODS = ('POST', 'PUT', 'PATCH')
 JSON_TYPES = ('application/json',)
+# A JSON escape of half a surrogate pair: text unless unpaired.
+_SURROGATE_ESCAPE = re.compile(rb'\\u[dD][89a-fA-F]')
+_COUNT = re.compile(r'-?\d{1,18}', re.ASCII)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +78,7 @@ class Incoming:
     mimetype: str
     client: str
     read: object          # read(size) -> the body, or None when it is over ``size`` bytes
+    languages: tuple = ()  # the Accept-Language tags, preferred first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,14 +130,49 @@ class Answer:
     headers: dict = dataclasses.field(default_factory=dict)
     res_ids: list = dataclasses.field(default_factory=list)
 
+    @functools.cached_property
+    def text(self):
+        """The body as JSON text (made once, for the client and the log row), '' without one."""
+        return to_json_text(self.body) if self.body is not None else ''
+
 
 class Refusal(Exception):
     """The request is answered with an error; everything it wrote is rolled back."""
 
     def __init__(self, status, message, line_id=None, headers=None):
         super().__init__(message)
-        self.answer = Answer(status, {'error': str(message), 'status_code': status, 'line_id': line_id},
-                             headers or {})
+        self.answer = Answer(status, error_body(status, message, line_id), headers or {})
+
+
+def error_body(status, message, line_id=None):
+    return {'error': str(message), 'status_code': status, 'line_id': line_id}
+
+
+class _QuietClientMistakes(logging.Filter):
+    """Lowers Odoo's "bad query" ERROR line to INFO for an integrity error raised while an inbound request
+    does its work in this thread: the values broke a constraint, which the client is answered."""
+
+    def __init__(self):
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record):
+        if getattr(self.local, 'active', False) and record.levelno == logging.ERROR and \
+                isinstance(record.args, tuple) and any(isinstance(arg, psycopg2.IntegrityError) for arg in record.args):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+    @contextlib.contextmanager
+    def active(self):
+        self.local.active = True
+        try:
+            yield
+        finally:
+            self.local.active = False
+
+
+_QUIET = _QuietClientMistakes()
+logging.getLogger('odoo.sql_db').addFilter(_QUIET)
 
 
 def serve(env, endpoint, ident, incoming, last_try=True):
@@ -129,10 +184,25 @@ def serve(env, endpoint, ident, incoming, last_try=True):
     if served:
         # Answers speak the inbound user's language (their context is cached by Odoo).
         env = env(context={**env.context, **env(user=served.user_id)['res.users'].context_get()})
+    else:
+        env = env(context={**env.context, 'lang': best_language(env, incoming.languages)})
     call = _Call(env, served, ident, incoming)
     answer = call.answer(last_try)
     call.log(answer, started)
     return answer
+
+
+def best_language(env, tags):
+    """The installed language that the first of the Accept-Language ``tags`` it can match asks for
+    (``uk``, ``uk-UA``), else English."""
+    installed = {code.lower(): code for code, _name in env['res.lang'].get_installed()}
+    for tag in tags:
+        wanted = tag.replace('-', '_').lower()
+        code = installed.get(wanted) or next(
+            (code for lowered, code in installed.items() if lowered.split('_')[0] == wanted.split('_')[0]), None)
+        if code:
+            return code
+    return 'en_US'
 
 
 class _Call:
@@ -148,33 +218,29 @@ class _Call:
         try:
             if not self.endpoint:
                 raise Refusal(404, self.env._("Unknown endpoint."))
-            data = self._admit()
-            with self.env.cr.savepoint():
-                answer = _Work(self, data).run()
+            work = _Work(self, self._admit())
+            with _QUIET.active():
+                answer = work.run()
                 self.env.flush_all()
             return answer
         except Refusal as refusal:
+            self.env.cr.rollback()
             return refusal.answer
         except Exception as error:  # noqa: BLE001 - every error becomes an answer; none leaves as a traceback
+            # What the request wrote is undone (no savepoint costs a successful request anything); the
+            # log row is written in the transaction that follows.
+            self.env.cr.rollback()
             return self._error_answer(error, last_try)
 
     def _error_answer(self, error, last_try):
-        if isinstance(error, InputError):
-            return Refusal(error.status, error.message, error.line_id).answer
-        if isinstance(error, (AccessError, AccessDenied)):
-            return Refusal(403, self.env._(
-                "The endpoint's user may not do this: %(reason)s", reason=error.args[0])).answer
-        if isinstance(error, MissingError):
-            return Refusal(404, self.env._("Record not found.")).answer
-        if isinstance(error, UserError):
-            return Refusal(400, error.args[0]).answer
+        refusal = client_refusal(self.env, error)
+        if refusal:
+            return refusal.answer
         if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
             if not last_try:
                 raise error
             return Refusal(503, self.env._("The records are being changed by another request; try again."),
                            headers={'Retry-After': '1'}).answer
-        if isinstance(error, psycopg2.IntegrityError):
-            return Refusal(400, compat.integrity_message(self.env, error)).answer
         if isinstance(error, (MappingError, ScriptError)):
             return Refusal(500, self.env._("The endpoint's configuration is broken: %(error)s", error=error)).answer
         _logger.exception("BJ API inbound endpoint %s: %s %s failed", self.endpoint.name,
@@ -195,7 +261,7 @@ class _Call:
                 wait = health.admit_inbound(cr, endpoint.config_id, endpoint.rate_limit)
             if wait:
                 raise Refusal(429, self.env._("Too many requests: this endpoint takes %(rate)s per second.",
-                                              rate=endpoint.rate_limit), headers={'Retry-After': str(wait)})
+                                     rate=endpoint.rate_limit), headers={'Retry-After': str(wait)})
         limit = max_bytes(self.env)
         body = incoming.read(limit)
         if body is None:
@@ -211,20 +277,29 @@ class _Call:
             except signing.SignatureError as error:
                 raise Refusal(401, self.env._("Signature refused: %(reason)s.", reason=self.env._(error.args[0])),
                               headers={'WWW-Authenticate': f'Webhook-Signature realm="{realm}"'}) from None
-        allowed = allowed_methods(endpoint.methods, item=self.ident is not None)
+        allowed = allowed_methods(endpoint.methods, self.ident is not None, self.ident is None and self._upserts())
         if incoming.method not in allowed:
             raise Refusal(405, self.env._("Method %(method)s is not allowed here; allowed: %(allowed)s.",
-                                          method=incoming.method, allowed=', '.join(allowed) or '-'),
+                                 method=incoming.method, allowed=', '.join(allowed) or '-'),
                           headers={'Allow': ', '.join(allowed)})
+        if '\x00' in (self.ident or '') or \
+                any('\x00' in name + value for name, value in incoming.args.items(multi=True)):
+            raise Refusal(400, self.env._("The URL holds a NUL character, which no record can hold."))
         if incoming.method not in BODY_METHODS:
             return None
         if incoming.mimetype not in JSON_TYPES and not incoming.mimetype.endswith('+json'):
             raise Refusal(415, self.env._("The body must be JSON (Content-Type: application/json), not %(type)s.",
-                                          type=incoming.mimetype or '-'))
+                                 type=incoming.mimetype or '-'))
         try:
-            return json.loads(self.body)
-        except ValueError as error:
+            data = json.loads(self.body, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as error:
             raise Refusal(400, self.env._("The body is not valid JSON: %(error)s", error=error)) from None
+        if _SURROGATE_ESCAPE.search(self.body) and _holds_surrogate(data):
+            raise Refusal(400, self.env._("The body holds an unpaired surrogate (\\ud800-\\udfff), which is not text."))
+        return data
+
+    def _upserts(self):
+        return self.env['bj.api.sync.config'].browse(self.endpoint.config_id)._compiled_reverse_mapping().upserts
 
     def log(self, answer, started):
         """The request's one log row, with every secret masked."""
@@ -232,19 +307,35 @@ class _Call:
         secrets = self.auth.secrets() + [secret for secret, _until in endpoint.signing_secrets] if endpoint else []
         redactor = Redactor(secrets)
         url = incoming.path + (f"?{incoming.query_string}" if incoming.query_string else '')
-        response = to_json_text(answer.body) if answer.body is not None else ''
         error = answer.body.get('error') if answer.status >= 400 and isinstance(answer.body, dict) else None
         LogBook(self.env).write(row(
-            f"{incoming.method} {incoming.path}"[:200], 'success' if answer.status < 400 else 'error',
+            _storable(f"{incoming.method} {incoming.path}"[:200]), 'success' if answer.status < 400 else 'error',
             answer.res_ids, direction='in', config_id=endpoint.config_id if endpoint else False,
-            http_method=incoming.method, url=redactor.url(url), client_address=incoming.client,
-            request_headers=headers_text(redactor.headers(dict(incoming.headers.items()))),
-            request_body=truncate(redactor.text(self.body.decode('utf-8', 'replace'))),
+            http_method=incoming.method, url=_storable(redactor.url(url)), client_address=incoming.client,
+            request_headers=_storable(headers_text(redactor.headers(dict(incoming.headers.items())))),
+            request_body=_storable(truncate(redactor.text(self.body.decode('utf-8', 'replace')))),
             response_status_code=answer.status,
             response_headers=headers_text(answer.headers) if answer.headers else False,
-            response_body=truncate(response), error_message=error,
+            response_body=truncate(answer.text), error_message=_storable(error),
             duration_ms=round((time.monotonic() - started) * 1000), attempt=1,
             res_model=endpoint.model_name if endpoint else False))
+
+
+def client_refusal(env, error):
+    """The Refusal answering ``error`` when the client caused it (what it sent, its rights, a missing
+    record, a constraint its values break), else None."""
+    if isinstance(error, InputError):
+        return Refusal(error.status, error.message, error.line_id)
+    if isinstance(error, (AccessError, AccessDenied)):
+        return Refusal(403, env._("The endpoint's user may not do this: %(reason)s", reason=error.args[0]))
+    if isinstance(error, MissingError):
+        return Refusal(404, env._("Record not found."))
+    if isinstance(error, UserError):
+        return Refusal(400, error.args[0])
+    if isinstance(error, psycopg2.IntegrityError):
+        in_use = error.pgcode == errorcodes.FOREIGN_KEY_VIOLATION
+        return Refusal(409 if in_use else 400, compat.integrity_message(env, error))
+    return None
 
 
 class _Work:
@@ -256,7 +347,8 @@ class _Work:
         self.call = call
         self.endpoint = endpoint
         self.data = data
-        self.env = call.env(user=endpoint.user_id)
+        # The change capture knows these changes came from this endpoint: no echo back to its system.
+        self.env = call.env(user=endpoint.user_id, context={**call.env.context, echo.ORIGIN: endpoint.config_id})
         self.model = self.env[endpoint.model_name]
         self.mapping = config._compiled_mapping()
         self.reverse = config._compiled_reverse_mapping()
@@ -265,18 +357,32 @@ class _Work:
     def run(self):
         method, ident = self.call.incoming.method, self.call.ident
         if ident is None:
-            return self._list() if method == 'GET' else self._create()
+            return {'GET': self._list, 'POST': self._post, 'PUT': self._batch}[method]()
         record = self._find(ident)
         if method == 'GET':
             return Answer(200, self.mapping.build(record), res_ids=record.ids)
         if method == 'DELETE':
-            record.unlink()
-            return Answer(204, res_ids=[int(record.id)])
-        record.write(self.reverse.values(self.model, self.data, record))
+            record_id = record.id
+            self._delete(record)
+            return Answer(204, res_ids=[record_id])
+        values = self.reverse.values(self.model, self.data, record)
+        self._check_identifier_free(values, record)
+        self._update(record, values)
         self._check_in_domain(record)
         return Answer(200, self.mapping.build(record), res_ids=record.ids)
 
+    # Every record an inbound request writes is written here.
+    def _create(self, vals_list):
+        return self.model.create(vals_list)
+
+    def _update(self, record, values):
+        record.write(values)
+
+    def _delete(self, record):
+        record.unlink()
+
     def _find(self, ident):
+        """The record the URL names: found, with its rules and the endpoint's domain, in one query."""
         domain = self.reverse.identify(self.model, ident)
         found = self.model.search_fetch(domain + self.domain, self.mapping.stored_fields(), limit=2) \
             if domain is not None else self.model
@@ -288,10 +394,9 @@ class _Work:
         return found
 
     def _list(self):
-        _ = self.env._
         args = self.call.incoming.args
         limit = _count_parameter(self.env, args, 'limit', self.endpoint.page_size, 1, MAX_LIMIT)
-        offset = _count_parameter(self.env, args, 'offset', 0, 0, None)
+        offset = _count_parameter(self.env, args, 'offset', 0, 0, MAX_OFFSET)
         # Credentials sent in the query string (an API key) are no filter.
         credentials = self.endpoint.auth.query_parameters()
         pairs = [(name, value) for name, value in args.items(multi=True) if name not in credentials]
@@ -302,7 +407,7 @@ class _Work:
         return Answer(200, {'items': [self.mapping.build(record) for record in records], 'total': total,
                             'limit': limit, 'offset': offset}, res_ids=records.ids)
 
-    def _create(self):
+    def _post(self):
         key = (self.call.incoming.headers.get('Idempotency-Key') or '').strip()
         claimed = None
         if key:
@@ -310,51 +415,161 @@ class _Work:
             if replay:
                 return replay
         values = self.reverse.values(self.model, self.data)
-        identifier = self.reverse.identifier
-        if identifier and identifier.field and identifier.field in values and \
-                self.model.search_count([(identifier.field, '=', values[identifier.field])], limit=1):
-            raise Refusal(409, self.env._("A record with %(key)s %(value)s already exists.",
-                                          key=identifier.name, value=values[identifier.field]), identifier.line_id)
-        record = self.model.create(values)
+        self._check_identifier_free(values)
+        record = self._create([values])
         self._check_in_domain(record)
         body = self.mapping.build(record)
-        location = f"{API_PREFIX}/{self.endpoint.name}/{self._ident_of(body, record)}"
+        location = self._location(body, record)
         answer = Answer(201, body, {'Location': location}, res_ids=record.ids)
         if claimed:
-            claimed.write({'status_code': 201, 'response_body': to_json_text(body), 'location': location})
+            claimed.write({'status_code': 201, 'response_body': to_json_text(body), 'location': location,
+                           'res_id': record.id})
         return answer
 
     def _replay_or_claim(self, key, request_hash):
         """(the first answer to a POST with this Idempotency-Key, None), or (None, the key's row) once this
         request has claimed the key."""
+        if len(key) > MAX_KEY_LENGTH or '\x00' in key:
+            raise Refusal(400, self.env._("The Idempotency-Key is longer than %(length)s characters or holds a NUL "
+                                          "character.", length=MAX_KEY_LENGTH))
         Idempotency = self.env['bj.api.sync.idempotency'].sudo()
-        if len(key) > 255:
-            raise Refusal(400, self.env._("The Idempotency-Key is longer than 255 characters."))
-        earlier = Idempotency.search([('config_id', '=', self.endpoint.config_id), ('key', '=', key)])
-        if earlier and not earlier.expired():
-            if earlier.request_hash != request_hash:
+        earlier = Idempotency.wait_for(self.endpoint.config_id, key, self.model._table)
+        if earlier and not earlier['expired']:
+            if earlier['request_hash'] != request_hash:
                 raise Refusal(422, self.env._("This Idempotency-Key was used with another body."))
-            if not earlier.status_code:
-                raise Refusal(409, self.env._("A request with this Idempotency-Key is being processed; try again."))
-            return Answer(earlier.status_code, json.loads(earlier.response_body),
-                          {'Location': earlier.location, 'Idempotent-Replayed': 'true'} if earlier.location
-                          else {'Idempotent-Replayed': 'true'}), None
-        earlier.unlink()
-        # A concurrent request with the same key makes this wait for it, then fail to serialize:
-        # Odoo runs this request again, and the check above replays the other's answer.
-        claimed = Idempotency.claim(self.endpoint.config_id, key, request_hash)
-        if not claimed:
-            raise Refusal(409, self.env._("A request with this Idempotency-Key is being processed; try again."))
-        return None, claimed
+            if not earlier['record_exists']:
+                raise Refusal(409, self.env._("The record this Idempotency-Key created has been deleted since."))
+            headers = {'Idempotent-Replayed': 'true'}
+            if earlier['location']:
+                headers['Location'] = earlier['location']
+            return Answer(earlier['status_code'], json.loads(earlier['response_body']), headers), None
+        if earlier:
+            Idempotency.browse(earlier['id']).unlink()
+        return None, Idempotency.claim(self.endpoint.config_id, key, request_hash)
 
-    def _ident_of(self, body, record):
+    def _batch(self):
+        """Upsert each object of the body by its identifier: one answer per object, in order; each is
+        created, updated or refused on its own (a duplicate identifier, Odoo's checks, rights), but an
+        object the endpoint cannot read (what a POST would refuse before writing) refuses the batch."""
+        items = self.data
+        if not isinstance(items, list):
+            raise Refusal(400, self.env._("The body must be a JSON array of objects."))
+        if len(items) > MAX_BATCH:
+            raise Refusal(400, self.env._("A batch holds at most %(count)s objects.", count=MAX_BATCH))
+        results = [None] * len(items)
+        pending, seen = [], set()
+        for index, item in enumerate(items):
+            try:
+                values = self.reverse.values(self.model, item)
+            except InputError as error:
+                # An object the endpoint cannot read is the client's mistake: the batch is refused whole.
+                raise Refusal(error.status, self.env._("object %(index)s: %(error)s", index=index, error=error.message),
+                              error.line_id) from None
+            ident = self.reverse.identifier_value(values)
+            if ident in seen:
+                results[index] = _refused(409, self.env._("The identifier %(ident)s is in this batch more than once.",
+                                                 ident=ident), self.reverse.identifier.line_id)
+                continue
+            seen.add(ident)
+            pending.append((index, item, values, ident))
+        existing = self._existing(seen)
+        creates = []
+        for index, item, values, ident in pending:
+            record = existing.get(ident)
+            if record is None:
+                creates.append((index, values))
+            elif not record:
+                results[index] = _refused(*self._taken(ident))
+            else:
+                results[index] = self._item(lambda record=record, item=item: self._upsert_update(record, item))
+        self._batch_create(creates, results)
+        written = self.model.browse([result.pop('id') for result in results if 'id' in result])
+        bodies = iter(self.mapping.build(record) for record in written)
+        for result in results:
+            if result['status'] != 'refused':
+                result['record'] = next(bodies)
+        counts = {status: sum(result['status'] == status for result in results)
+                  for status in ('created', 'updated', 'refused')}
+        return Answer(200, {'items': results, **counts}, res_ids=written.ids)
+
+    def _existing(self, idents):
+        """{identifier: its record in the endpoint's domain, or an empty recordset if it is outside}, of
+        the records the inbound user can see with one of ``idents``."""
+        field = self.reverse.identifier.field
+        found = self.model.search_fetch([(field, 'in', list(idents))], [field, *self.mapping.stored_fields()]) \
+            if idents else self.model
+        inside = self.model.search([('id', 'in', found.ids)] + self.domain) if self.domain and found else found
+        return {_field_value(record, field): record if record in inside else self.model for record in found}
+
+    def _upsert_update(self, record, item):
+        values = self.reverse.values(self.model, item, record)
+        self._update(record, values)
+        self._check_in_domain(record)
+        return record, 'updated', 200
+
+    def _batch_create(self, creates, results):
+        """Create the new records together; if that fails, one by one, so each failure is its own."""
+        if not creates:
+            return
+        try:
+            with self.env.cr.savepoint():
+                records = self._create([values for _index, values in creates])
+                self.env.flush_all()
+                if self.domain and self.model.search_count([('id', 'in', records.ids)] + self.domain) < len(records):
+                    raise _OneByOne()
+        except Exception as error:  # noqa: BLE001 - a client's mistake: each record is tried alone
+            if not isinstance(error, _OneByOne) and (isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY)
+                                                      or client_refusal(self.env, error) is None):
+                raise
+            self.env.invalidate_all()
+            for index, values in creates:
+                results[index] = self._item(lambda values=values: self._create_checked(values))
+            return
+        for (index, _values), record in zip(creates, records, strict=True):
+            results[index] = {'status': 'created', 'status_code': 201, 'id': record.id}
+
+    def _create_checked(self, values):
+        record = self._create([values])
+        self._check_in_domain(record)
+        return record, 'created', 201
+
+    def _item(self, write):
+        """One object's result: ``write()`` in a savepoint of its own, or its refusal."""
+        try:
+            with self.env.cr.savepoint():
+                record, status, code = write()
+                self.env.flush_all()
+        except Refusal as refusal:
+            return {'status': 'refused', **refusal.answer.body}
+        except Exception as error:  # noqa: BLE001 - a client's mistake refuses the object, anything else the batch
+            refusal = client_refusal(self.env, error)
+            if refusal is None or isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
+                raise
+            self.env.invalidate_all()
+            return {'status': 'refused', **refusal.answer.body}
+        return {'status': status, 'status_code': code, 'id': record.id}
+
+    def _check_identifier_free(self, values, record=None):
+        """409 if the identifier ``values`` give is another record's."""
+        ident = self.reverse.identifier_value(values)
+        if ident is None or (record is not None and _field_value(record, self.reverse.identifier.field) == ident):
+            return
+        others = [('id', '!=', record.id)] if record is not None else []
+        if self.model.search_count([(self.reverse.identifier.field, '=', ident), *others], limit=1):
+            raise Refusal(*self._taken(ident))
+
+    def _taken(self, ident):
+        return 409, self.env._("A record with %(key)s %(value)s already exists.", key=self.reverse.identifier.name,
+                               value=ident), self.reverse.identifier.line_id
+
+    def _location(self, body, record):
+        """The URL of the record: its identifier as the body gives it, or its Odoo id."""
         identifier = self.reverse.identifier
-        if identifier is None:
-            return record.id
         value = body
-        for part in identifier.path:
+        for part in identifier.path if identifier else ():
             value = value.get(part) if isinstance(value, dict) else None
-        return value if value not in (None, '') else record.id
+        ident = value if identifier and value not in (None, '') else record.id
+        return f"{API_PREFIX}/{self.endpoint.name}/{urllib.parse.quote(str(ident), safe='')}"
 
     def _check_in_domain(self, record):
         if self.domain and not self.model.search_count([('id', '=', record.id)] + self.domain, limit=1):
@@ -362,24 +577,66 @@ class _Work:
                                           domain=self.endpoint.domain))
 
 
+class _OneByOne(Exception):
+    """Records created together must be created one by one, to refuse only those that fail."""
+
+
+def _field_value(record, name):
+    """``record``'s value of field ``name`` as written: a related record's id."""
+    value = record[name]
+    return value.id if isinstance(value, BaseModel) else value
+
+
+def _refused(status, message, line_id=None):
+    return {'status': 'refused', **error_body(status, message, line_id)}
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _holds_surrogate(value):
+    """Whether a text of the JSON ``value`` (a key or a string) is not Unicode: an unpaired surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _storable(text):
+    """``text`` without NUL characters, which no log column can hold."""
+    return text.replace('\x00', '\\u0000') if text else text
+
+
 def _count_parameter(env, args, name, default, low, high):
     text = args.get(name)
     if text is None:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < low or (high is not None and value > high):
-        bounds = f"{low}..{high}" if high is not None else f">= {low}"
+    value = int(text) if _COUNT.fullmatch(text) else None
+    if value is None or not low <= value <= high:
+        bounds = f"{low}..{high}"
         raise Refusal(400, env._("%(name)s must be a whole number, %(bounds)s.", name=name, bounds=bounds))
     return value
 
 
-def allowed_methods(names, item):
+def allowed_methods(names, item, upserts):
     """Of the method ``names`` a config allows, those of its collection (``/endpoint``) or of one record
-    (``/endpoint/<id>``)."""
-    return [method for method in (ITEM_METHODS if item else COLLECTION_METHODS) if method in names]
+    (``/endpoint/<id>``); PUT on the collection (the batch upsert) needs PUT and POST, and a mapping
+    that ``upserts`` (writes an identifier)."""
+    if item:
+        return [method for method in ITEM_METHODS if method in names]
+    return [method for method in COLLECTION_METHODS if method in names
+            and (method != 'PUT' or ('POST' in names and upserts))]
 
 
 def max_bytes(env):

@@ -37,7 +37,7 @@ def outbound_config(configs: models.BaseModel, ref: int | str | models.BaseModel
     if not config.exists():
         raise UserError(configs.env._("BJ API: the API configuration %(ref)s does not exist.", ref=ref))
     if config.request_type != OUTBOUND:
-        raise UserError(configs.env._("%(config)s is not an outbound (Out) configuration.", config=config._label()))
+        raise UserError(configs.env._("%(config)s is not an outbound configuration.", config=config._label()))
     if len(config.http_method_ids) != 1:
         raise UserError(configs.env._("%(config)s needs exactly one HTTP method.", config=config._label()))
     return config

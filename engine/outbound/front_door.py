@@ -84,28 +84,30 @@ class Outbound:
         queued = self.profile.queued if queued is None else queued
         return self.enqueue(planned) if queued else self.deliver(planned)
 
-    def enqueue(self, planned: Iterable[Planned]) -> dict:
-        """Store the planned deliveries in the outbox, in the current transaction; the result dict."""
-        return jobs.enqueue(self, planned)
+    def enqueue(self, planned: Iterable[Planned], wake: bool = True) -> dict:
+        """Store the planned deliveries in the outbox, in the current transaction; the result dict.
+        Without ``wake``, the caller dispatches them itself (``engine/outbox/eager.py``)."""
+        return jobs.enqueue(self, planned, wake=wake)
 
     def deliver(self, planned: Iterable[Planned], rule: Backoff | Schedule | None = None,
                 result: dict | None = None) -> dict:
         """Send the planned deliveries now, retrying under ``rule`` (the config's backoff); the result
-        dict (``result``, when given, goes on collecting)."""
+        dict (``result``, when given, goes on collecting). The log rows are written a batch at a time."""
         result = result or self.result()
-        for item in planned:
-            if self.settle(item, result):
-                continue
-            route = self.route(item)
-            sender = route.sender
-            if route.skipped:
-                sender.settle(dataclasses.replace(route.item, skipped=route.skipped), result)
-                continue
-            verdict = sender.send(route.item, str(uuid.uuid4()), rule or sender.profile.backoff)
-            response = _parsed(verdict.attempt.response_text) if verdict.attempt else None
-            self.report(result, route.item, verdict, response)
-            if verdict.attempt:
-                result.update(status_code=verdict.attempt.status_code, response=response)
+        with self.outcomes.book.batch():
+            for item in planned:
+                if self.settle(item, result):
+                    continue
+                route = self.route(item)
+                sender = route.sender
+                if route.skipped:
+                    sender.settle(dataclasses.replace(route.item, skipped=route.skipped), result)
+                    continue
+                verdict = sender.send(route.item, str(uuid.uuid4()), rule or sender.profile.backoff)
+                response = _parsed(verdict.attempt.response_text) if verdict.attempt else None
+                self.report(result, route.item, verdict, response)
+                if verdict.attempt:
+                    result.update(status_code=verdict.attempt.status_code, response=response)
         return result
 
     def route(self, item: Planned, fallback: 'Outbound | None' = None) -> 'Route':

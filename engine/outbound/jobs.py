@@ -9,7 +9,8 @@ A job is the delivery of one planned request, written in the transaction of the 
        └── retry_now (failed, dead) ── replay (done: a new job) ──
 
 ``enqueue`` and the transitions below are the only writers of a job's state; the dispatcher's claim
-(SQL, for ``FOR UPDATE SKIP LOCKED``) uses the same state constants.
+(SQL, for ``FOR UPDATE SKIP LOCKED``) uses the same state constants. The states of a dispatcher's turn
+are written together (``settle``: one UPDATE).
 """
 import datetime
 import logging
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from odoo import fields
 from odoo.tools import SQL
 
-from ..shared import wakeup
+from ..shared import logbook, wakeup
 from ..shared.payload import to_json_text
 from .outcome import DEAD, DONE, FAILED, PENDING, RETRY, RUNNING, UNFINISHED, Verdict
 from .profile import parse_schedule
@@ -39,12 +40,12 @@ DISPATCHER_CRON = 'bj_api_sync.ir_cron_dispatch_jobs'
 _WOKEN = 'bj_api_sync.dispatcher_woken'
 
 
-def enqueue(outbound, planned: 'Iterable[Planned]') -> dict:
+def enqueue(outbound, planned: 'Iterable[Planned]', wake: bool = True) -> dict:
     """Store planned deliveries as jobs in the current transaction; return the result dict.
 
     A job keeps the record ids, the payload and the values of the URL placeholders:
     no secret and no finished URL. Skips and errors found while planning are
-    logged at once, as for an immediate call.
+    logged at once, as for an immediate call. ``wake``: wake the dispatcher cron after the commit.
     """
     profile, outcomes = outbound.profile, outbound.outcomes
     result = outbound.result(queued=True, job_ids=[])
@@ -72,7 +73,8 @@ def enqueue(outbound, planned: 'Iterable[Planned]') -> dict:
             # (see _refresh_statistics); the analysis sees these rows and commits with them. Its lock
             # lasts as long as this transaction: skipped, never waited for, when another one holds it.
             env.cr.execute("ANALYZE (SKIP_LOCKED) bj_api_sync_job")
-        wake_dispatcher(env)
+        if wake:
+            wake_dispatcher(env)
     return result
 
 
@@ -114,18 +116,38 @@ def wake_dispatcher(env: 'Environment', at: datetime.datetime | None = None) -> 
     wakeup.trigger_now(env, DISPATCHER_CRON)
 
 
-def settle(job: 'BaseModel', verdict: Verdict, max_attempts: int, now: datetime.datetime) -> None:
-    """The job's state after the verdict on its attempt (``now``: the database's clock, as the claim's)."""
-    attempt = verdict.attempt
-    values = {'lease_until': False, 'last_status_code': attempt.status_code if attempt else False,
-              'last_error': verdict.error, 'max_attempts': max_attempts}
-    if verdict.state == RETRY:
-        values.update(state=PENDING, next_attempt_at=now + datetime.timedelta(seconds=verdict.wait))
-    else:
-        values['state'] = verdict.state
-        if verdict.state == DONE:
-            values['done_at'] = now
-    job.write(values)
+def settle(env: 'Environment', verdicts: 'Iterable[tuple[int, Verdict, int]]', now: datetime.datetime) -> None:
+    """The state of each job after the verdict on its attempt, for (job id, verdict, attempts allowed):
+    one UPDATE for all (``now``: the database's clock, as the claim's)."""
+    columns = {'id': [], 'state': [], 'next_attempt_at': [], 'done_at': [], 'last_status_code': [],
+               'last_error': [], 'max_attempts': []}
+    for job_id, verdict, max_attempts in verdicts:
+        attempt, retry = verdict.attempt, verdict.state == RETRY
+        columns['id'].append(job_id)
+        columns['state'].append(PENDING if retry else verdict.state)
+        columns['next_attempt_at'].append(now + datetime.timedelta(seconds=verdict.wait) if retry else None)
+        columns['done_at'].append(now if verdict.state == DONE else None)
+        columns['last_status_code'].append(attempt.status_code if attempt else None)
+        # A NUL character (an answer quoted in the error) cannot be stored in text.
+        columns['last_error'].append(verdict.error.replace('\x00', '\ufffd') if verdict.error else None)
+        columns['max_attempts'].append(max_attempts)
+    if not columns['id']:
+        return
+    types = ('int4', 'varchar', 'timestamp', 'timestamp', 'int4', 'text', 'int4')
+    env.cr.execute(SQL("""
+        UPDATE bj_api_sync_job AS job
+           SET state = verdict.state, lease_until = NULL,
+               next_attempt_at = COALESCE(verdict.next_attempt_at, job.next_attempt_at),
+               done_at = COALESCE(verdict.done_at, job.done_at),
+               last_status_code = verdict.last_status_code, last_error = verdict.last_error,
+               max_attempts = verdict.max_attempts, write_uid = %(uid)s, write_date = now() AT TIME ZONE 'UTC'
+          FROM unnest(%(arrays)s) AS verdict(%(names)s)
+         WHERE job.id = verdict.id""",
+        arrays=SQL(', ').join(SQL(f'%s::{sql_type}[]', values) for sql_type, values in zip(types, columns.values(),
+                                                                                       strict=True)),
+        names=SQL(', ').join(map(SQL.identifier, columns)), uid=env.uid))
+    env['bj.api.sync.job'].invalidate_model(['state', 'lease_until', 'next_attempt_at', 'done_at', 'last_status_code',
+                                            'last_error', 'max_attempts', 'write_uid', 'write_date'])
 
 
 def retry_now(jobs: 'BaseModel', env: 'Environment') -> bool:
@@ -151,7 +173,9 @@ def replay(jobs: 'BaseModel', env: 'Environment') -> 'BaseModel':
 
 def cleanup(env: 'Environment') -> tuple[int, int]:
     """Remove done jobs and logs older than the retention period; failed and dead jobs
-    (and their logs) stay until an operator handles them."""
+    (and their logs) stay until an operator handles them. The log rows that processes which died left
+    in their journals are written first (``engine/shared/logbook.py``)."""
+    logbook.recover(env.registry)
     days = int(env['ir.config_parameter'].sudo().get_param('bj_api_sync.retention_days', DEFAULT_RETENTION_DAYS))
     limit = fields.Datetime.now() - datetime.timedelta(days=days)
     jobs = env['bj.api.sync.job'].sudo().search([('state', '=', DONE), ('done_at', '<', limit)])

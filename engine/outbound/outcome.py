@@ -120,5 +120,6 @@ class Outcomes:
         values = {'config_id': self.profile.config_id, 'http_method': self.profile.method,
                   'url': self.redactor.url(self.profile.url), 'res_model': self.profile.model, **values}
         log = self.book.write(row(self.title(record_ids), values.pop('status'), record_ids, **values))
-        self.log_ids.append(log.id)
+        if log.id is not None:  # kept for later (a dispatcher's), it has none yet
+            self.log_ids.append(log.id)
         return log

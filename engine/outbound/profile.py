@@ -57,6 +57,12 @@ class Backoff:
     def max_attempts(self) -> int:
         return self.max_retries + 1
 
+    def as_schedule(self) -> 'Schedule':
+        """The same retries, for a delivery a dispatcher makes (an immediate config's captured changes,
+        sent right after the commit): the backoff's longest waits, rescheduled rather than slept."""
+        return Schedule(tuple(min(self.cap, self.base * 2 ** number) for number in range(self.max_retries)),
+                        retry_after_max=self.retry_after_max)
+
     def wait(self, number: int, retry_after: float | None = None) -> float:
         """Seconds to wait after attempt ``number`` (1-based)."""
         if retry_after is not None:
@@ -117,6 +123,13 @@ class Profile:
         """The profile of ``config`` (a superuser record: it reads secrets); ``timeout`` overrides its timeouts."""
         get_param = config.env['ir.config_parameter'].sudo().get_param
         defaults = Backoff()
+        backoff = Backoff(
+            max_retries=config.max_retries,
+            base=float(get_param('bj_api_sync.backoff_base_seconds', defaults.base)),
+            cap=float(get_param('bj_api_sync.backoff_max_seconds', defaults.cap)),
+            retry_after_max=float(get_param('bj_api_sync.retry_after_max_seconds', defaults.retry_after_max)),
+        )
+        queued = config.delivery_mode == 'queued'
         return cls(
             config_id=config.id,
             name=config.name,
@@ -132,14 +145,11 @@ class Profile:
             timeout=_timeouts(config, timeout),
             paginated=config.is_paginated,
             page_size=config.page_size if config.is_paginated else 1,
-            queued=config.delivery_mode == 'queued',
-            backoff=Backoff(
-                max_retries=config.max_retries,
-                base=float(get_param('bj_api_sync.backoff_base_seconds', defaults.base)),
-                cap=float(get_param('bj_api_sync.backoff_max_seconds', defaults.cap)),
-                retry_after_max=float(get_param('bj_api_sync.retry_after_max_seconds', defaults.retry_after_max)),
-            ),
-            schedule=Schedule(tuple(parse_schedule(config.queue_retry_schedule or DEFAULT_RETRY_SCHEDULE))),
+            queued=queued,
+            backoff=backoff,
+            # An immediate config's deliveries that a dispatcher sends retry as its Max Retries says.
+            schedule=Schedule(tuple(parse_schedule(config.queue_retry_schedule or DEFAULT_RETRY_SCHEDULE)))
+            if queued else backoff.as_schedule(),
             # Logs are read by the config's administrators: their language, unless the caller has one.
             lang=config.env.context.get('lang') or config.write_uid.lang or 'en_US',
             remote=RemoteSettings.read(config, REMOTE_ID in placeholders(config.url)),

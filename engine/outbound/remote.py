@@ -14,6 +14,7 @@ configs of one remote resource (``bj.api.sync.link``, one row per scope and reco
 Values written back never make this addon deliver the record again: the records are marked in the
 transaction, and the change capture skips them (``engine/outbox/capture.py``).
 """
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from odoo.tools import SQL
 from odoo.tools.translate import LazyGettext, LazyTranslate
+
+from ..shared.transaction import transaction_data
 
 if TYPE_CHECKING:
     from odoo.api import Environment
@@ -45,8 +48,22 @@ def payload_hash(body: object) -> str:
 
 
 def written_back(env: 'Environment') -> set[tuple[str, int]]:
-    """{(model, id)} of the records this transaction wrote response values to."""
-    return env.cr.precommit.data.setdefault(_WRITTEN_BACK, set())
+    """{(model, id)} of the records whose response values are being written back now."""
+    return transaction_data(env.cr, _WRITTEN_BACK, set)
+
+
+@contextlib.contextmanager
+def writing_back(record: 'BaseModel'):
+    """While response values are written to ``record`` (and what that write runs: rules, recomputes,
+    the flush of its savepoint), no change capture sends it again. Kept in the transaction's data:
+    the savepoint's flush clears the precommit data."""
+    writing = written_back(record.env)
+    key = (record._name, record.id)
+    writing.add(key)
+    try:
+        yield
+    finally:
+        writing.discard(key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,9 +214,8 @@ class RemoteIds:
             if value is None:
                 notes.append(_lt("no value at '%(path)s' in the response for %(field)s", path=path, field=field_name))
                 continue
-            written_back(self.env).add((record._name, record.id))
             try:
-                with self.env.cr.savepoint():
+                with writing_back(record), self.env.cr.savepoint():
                     record.write({field_name: value})
                     record.flush_recordset()
             except Exception as error:  # noqa: BLE001 - told on the log row; the delivery stays sent

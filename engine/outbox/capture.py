@@ -12,9 +12,10 @@ Three kinds of callers hand their changes to it, and all get the same behaviour:
 
 Within one transaction a config delivers each record once. The delivery is planned at
 precommit from the record's final state; the config's domain is evaluated then.
-Queued deliveries become jobs in the committing transaction (one INSERT). Immediate
-ones are sent right after the commit, in a transaction of their own. Nothing is sent
-for a rollback, and a network failure cannot undo the user's change.
+Deliveries become jobs in the committing transaction (one INSERT). Queued ones wake the
+dispatcher cron; immediate ones are dispatched right after the commit by a thread of the
+committing process (``eager.py``), so the user's request never waits for the remote API.
+Nothing is sent for a rollback, and a network failure cannot undo the user's change.
 
 Records whose response values are being written back are never captured again
 (``remote.written_back``), so a write-back cannot loop through any of the three paths.
@@ -35,6 +36,8 @@ from odoo.exceptions import MissingError
 from ..outbound.front_door import Outbound
 from ..outbound.planning import Planned
 from ..outbound.remote import written_back
+from ..shared import echo
+from . import eager
 
 if TYPE_CHECKING:
     from odoo.api import Environment
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 _logger = logging.getLogger(__name__)
 _CAPTURED = 'bj_api_sync.captured'
 _WATCHES = 'bj_api_sync.watches'
+_CREATED = 'bj_api_sync.created'
+_EAGER = 'bj_api_sync.eager'
 
 CREATE, UPDATE, DELETE = 'create', 'update', 'delete'
 HOOKED_METHODS = ('create', 'write', '_compute_field_value', 'unlink')
@@ -62,23 +67,33 @@ class _Pending:
     """One config's records in this transaction: their ids (in order), snapshots and front door."""
     record_ids: dict = dataclasses.field(default_factory=dict)
     snapshots: dict = dataclasses.field(default_factory=dict)
+    origins: dict = dataclasses.field(default_factory=dict)   # record id: the inbound endpoint that changed it
     outbound: Outbound = None
     timeout: object = None
 
 
 class _Transaction:
-    """What one transaction captured: pending deliveries per (config id, queued), and the records it
-    created per model (an update of those is part of their creation)."""
+    """What one transaction captured since its last flush: pending deliveries per (config id, queued)."""
 
     def __init__(self):
         self.pending = {}
-        self.created = collections.defaultdict(set)
 
     def entry(self, config_id, queued, timeout=None):
         entry = self.pending.get((config_id, queued))
         if entry is None:
             entry = self.pending[(config_id, queued)] = _Pending(timeout=timeout)
         return entry
+
+    @staticmethod
+    def add(entry, records):
+        """Add ``records`` to ``entry``, with the inbound endpoint making the change, if any."""
+        entry.record_ids.update(dict.fromkeys(records.ids))
+        endpoint_id = echo.origin(records.env)
+        for record_id in records.ids:
+            if endpoint_id:
+                entry.origins[record_id] = endpoint_id
+            else:
+                entry.origins.pop(record_id, None)
 
     def outbound(self, env, entry, config_id):
         if entry.outbound is None:
@@ -115,7 +130,7 @@ def record(config: 'BaseModel', records: 'BaseModel', queued: bool,
     if not records:
         return
     entry = _transaction(config.env.cr).entry(config.id, queued, timeout)
-    entry.record_ids.update(dict.fromkeys(records.ids))
+    _Transaction.add(entry, records)
     try:
         entry.outbound = entry.outbound or Outbound(config, timeout=timeout)
         entry.snapshots.update(entry.outbound.planner.snapshot(records))
@@ -157,7 +172,7 @@ def _capture(records, watches):
         return
     captured = _transaction(records.env.cr)
     for watch in watches:
-        captured.entry(watch.config_id, watch.queued).record_ids.update(dict.fromkeys(records.ids))
+        captured.add(captured.entry(watch.config_id, watch.queued), records)
 
 
 def created(records: 'BaseModel') -> None:
@@ -167,13 +182,18 @@ def created(records: 'BaseModel') -> None:
         _capture(records, creating)
     if any(UPDATE in watch.events for watch in watches):
         # What they go through while being created is no update (see _updatable).
-        _transaction(records.env.cr).created[records._name].update(records.ids)
+        _created(records.env.cr)[records._name].update(records.ids)
+
+
+def _created(cr):
+    """{model: ids} of the records created since the last flush. A flush (each savepoint makes one)
+    plans what was captured before it; a later change of such a record is an update of its own."""
+    return cr.precommit.data.setdefault(_CREATED, collections.defaultdict(set))
 
 
 def _updatable(records):
     """``records`` less those created in this transaction (their creation is what is sent, if anything)."""
-    captured = records.env.cr.precommit.data.get(_CAPTURED)
-    created_ids = captured.created.get(records._name) if captured else None
+    created_ids = _created(records.env.cr).get(records._name)
     records = records.filtered('id')
     return records.filtered(lambda record: record.id not in created_ids) if created_ids else records
 
@@ -313,14 +333,29 @@ def _make_unlink():
 
 # Commit -----------------------------------------------------------------------------------------
 
+def _echoes(env, outbound, entry):
+    """The records of ``entry`` that an inbound endpoint of the same remote system changed: not sent
+    back to it, and logged as skipped with the reason (``engine/shared/echo.py``)."""
+    by_endpoint = collections.defaultdict(list)
+    for record_id, endpoint_id in entry.origins.items():
+        by_endpoint[endpoint_id].append(record_id)
+    skipped = env[outbound.profile.model]
+    for endpoint_id, record_ids in by_endpoint.items():
+        scope = echo.suppressing_scope(env, endpoint_id)
+        if scope and scope == outbound.profile.remote.scope:
+            outbound.outcomes.skipped(record_ids, echo.reason(env, endpoint_id, scope))
+            skipped |= skipped.browse(record_ids)
+    return skipped
+
+
 def _prepare(cr):
-    """Precommit: plan each config's deliveries from the records' final state; queue them, or send
-    them right after the commit."""
+    """Precommit: plan each config's deliveries from the records' final state and write them as jobs;
+    queued ones wake the dispatcher cron, immediate ones are dispatched right after the commit."""
     captured = cr.precommit.data.pop(_CAPTURED, None)
     if captured is None:
         return
     env = api.Environment(cr, SUPERUSER_ID, {})
-    immediate = []
+    immediate = False
     for (config_id, queued), entry in captured.pending.items():
         if not entry.record_ids:
             continue
@@ -333,31 +368,18 @@ def _prepare(cr):
         # A record gone without a snapshot was created in a savepoint that rolled back: nothing to say.
         kept = set(existing.ids) | set(entry.snapshots)
         records = records.browse([record_id for record_id in entry.record_ids if record_id in kept])
+        records -= _echoes(env, outbound, entry)
         if not records:
             continue
         try:
-            # Built now, inside the transaction; sent after it commits.
             planned = list(outbound.plan(records, entry.snapshots, existing=existing))
         except Exception as error:  # noqa: BLE001 - a broken config must not block the user's commit
             planned = [Planned(records.ids, error=f"{outbound.profile.label}: {error}")]
-        if queued:
-            outbound.enqueue(planned)
-        else:
-            immediate.append((config_id, outbound.profile, planned))
+        result = outbound.enqueue(planned, wake=queued)
+        immediate = immediate or (not queued and bool(result['job_ids']))
     # What planning computed on the way must reach the database with this commit.
     env.flush_all()
-    if immediate:
+    if immediate and not cr.postcommit.data.get(_EAGER):
+        cr.postcommit.data[_EAGER] = True
         registry = env.registry
-        cr.postcommit.add(lambda: _deliver(registry, immediate))
-
-
-def _deliver(registry, immediate):
-    """Postcommit: send and log in a transaction of its own; never raise into the user's request."""
-    for config_id, profile, planned in immediate:
-        try:
-            with registry.cursor() as cr:
-                env = api.Environment(cr, SUPERUSER_ID, {})
-                config = env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
-                Outbound(config, profile=profile).deliver(planned)
-        except Exception:
-            _logger.exception("BJ API config %s: delivery after commit failed", config_id)
+        cr.postcommit.add(lambda: eager.dispatch_soon(registry))

@@ -11,6 +11,10 @@
   the lease expires. Jobs of one record go out one at a time, in order.
 * Each claim respects the config's flow control and health (``engine/outbox/health.py``):
   rate limit, concurrency, ``Retry-After`` holds and the circuit breaker.
+* A turn costs a few statements whatever its number of deliveries: the claims return what the
+  requests need, the log rows are one INSERT and the jobs' states one UPDATE. No savepoint guards
+  each delivery: a turn in which one breaks is rolled back and done again, one delivery at a time
+  in savepoints, the broken one concluded as failed.
 """
 import collections
 import concurrent.futures
@@ -21,14 +25,15 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from odoo import SUPERUSER_ID, api
+from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 
-from ... import compat
+from odoo import SUPERUSER_ID, api, sql_db
+
 from ..outbound import front_door, jobs
 from ..outbound.outcome import DONE, FAILED, PENDING, Verdict
 from ..outbound.planning import Planned
 from ..outbound.request import RequestError
-from ..shared import transport
+from ..shared import logbook, transport
 from ..shared.auth import AuthError
 from . import budget as cron
 from . import health
@@ -42,30 +47,56 @@ _logger = logging.getLogger(__name__)
 # rate-limit slot, plus a margin: the system parameter bj_api_sync.lease_margin_seconds.
 LEASE_MARGIN_SECONDS = 60
 DEFAULT_CONCURRENCY = 8
+GATHER = 0.005       # seconds a dispatcher waits for the other requests in flight once one came back
 MAX_SLOT_WAIT = 2.0  # seconds a dispatcher with nothing in flight waits for a rate-limit slot, not ending its run
+# Seconds after a run that sent something before the dispatcher looks once more: when a run ends, Odoo
+# deletes the cron's triggers written before it started, among them those of deliveries committed
+# after the run's last claim.
+LOOK_AGAIN = 1.0
+
+# The statements of a turn find jobs by walking partial indexes in order and stopping at a limit:
+# bj_api_sync_job_config_due_index for a config's due jobs, bj_api_sync_job_order_index for the first
+# unfinished job of a record. The planner's statistics of the job table are often those of another
+# moment of the queue (a batch drained since, or one just queued), and with them it would rather sort
+# all due jobs and probe each one's order through an index of every unfinished job (dead entries
+# included): a claim of 8 among 200 jobs took 800 ms instead of 1. So the dispatcher's cursor plans
+# without sorts where an index gives the order (see _session()).
 
 # Configs that may send, in the order their first job became due, and whether some job of theirs
 # has an expired lease (its worker is presumed dead).
 _DUE_CONFIGS = """
-SELECT config.id, expired.any
-  FROM bj_api_sync_config AS config
- CROSS JOIN LATERAL (
-       SELECT MIN(job.next_attempt_at) AS first_due FROM bj_api_sync_job AS job
-        WHERE job.config_id = config.id AND job.state = %(pending)s
-          AND job.next_attempt_at <= now() AT TIME ZONE 'UTC') AS pending
- CROSS JOIN LATERAL (
-       SELECT EXISTS (SELECT 1 FROM bj_api_sync_job AS job
+SELECT due.config_id, due.expired FROM (
+       SELECT config.id AS config_id,
+              (SELECT job.next_attempt_at FROM bj_api_sync_job AS job
+                WHERE job.config_id = config.id AND job.state = %(pending)s
+                  AND job.next_attempt_at <= now() AT TIME ZONE 'UTC'
+                ORDER BY job.next_attempt_at, job.id LIMIT 1) AS first_due,
+              EXISTS (SELECT 1 FROM bj_api_sync_job AS job
                        WHERE job.config_id = config.id AND job.state = %(running)s
-                         AND job.lease_until < now() AT TIME ZONE 'UTC') AS any) AS expired
- WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)
-   AND (pending.first_due IS NOT NULL OR expired.any)
- ORDER BY pending.first_due NULLS FIRST, config.id
+                         AND job.lease_until < now() AT TIME ZONE 'UTC') AS expired
+         FROM bj_api_sync_config AS config
+        WHERE config.active AND NOT COALESCE(config.queue_paused, FALSE)) AS due
+ WHERE due.first_due IS NOT NULL OR due.expired
+ ORDER BY due.first_due NULLS FIRST, due.config_id
 """
 
 # Up to %(limit)s jobs of one config, claimed for this worker: first those whose lease expired
 # (their worker is presumed dead), then due ones in the order they became due. A job waits for
 # earlier pending or running jobs of its record: it must be the first unfinished one of its key.
+# The candidates are locked in a CTE, run once: as a subquery of the UPDATE, the planner may run it
+# again for each row, and each run skips the rows the UPDATE already changed and locks the next ones.
 _CLAIM = """
+WITH claimed AS MATERIALIZED (
+       SELECT candidate.id
+         FROM bj_api_sync_job AS candidate
+        WHERE candidate.config_id = %(config_id)s AND {claimable}
+          AND (candidate.ordering_key IS NULL OR candidate.id = (
+              SELECT first.id FROM bj_api_sync_job AS first
+               WHERE first.ordering_key = candidate.ordering_key AND first.state IN %(unfinished)s
+               ORDER BY first.ordering_key, first.id LIMIT 1))
+        ORDER BY {order}
+        LIMIT %(limit)s
+          FOR UPDATE OF candidate SKIP LOCKED)
 UPDATE bj_api_sync_job AS job
    SET state = %(running)s,
        attempts = COALESCE(job.attempts, 0) + 1,
@@ -74,23 +105,14 @@ UPDATE bj_api_sync_job AS job
                (SELECT value::numeric FROM ir_config_parameter WHERE key = 'bj_api_sync.lease_margin_seconds'),
                %(margin)s)),
        write_date = now() AT TIME ZONE 'UTC'
-  FROM bj_api_sync_config AS config
- WHERE config.id = job.config_id
-   AND job.id IN (
-       SELECT candidate.id
-         FROM bj_api_sync_job AS candidate
-        WHERE candidate.config_id = %(config_id)s AND {claimable}
-          AND (candidate.ordering_key IS NULL OR candidate.id = (
-              SELECT MIN(first.id) FROM bj_api_sync_job AS first
-               WHERE first.ordering_key = candidate.ordering_key AND first.state IN %(unfinished)s))
-        ORDER BY {order}
-        LIMIT %(limit)s
-          FOR UPDATE OF candidate SKIP LOCKED)
-RETURNING job.id
+  FROM claimed, bj_api_sync_config AS config
+ WHERE job.id = claimed.id AND config.id = job.config_id
+RETURNING job.id, job.res_ids, job.body, job.url_values, job.idempotency_key, job.attempts
 """
 _CLAIMS = (
+    # Walks bj_api_sync_job_due_index (unfinished jobs only).
     _CLAIM.format(claimable="candidate.state = %(running)s AND candidate.lease_until < now() AT TIME ZONE 'UTC'",
-                  order="candidate.id"),
+                  order="candidate.next_attempt_at, candidate.id"),
     # Walks bj_api_sync_job_config_due_index in order and stops at the limit.
     _CLAIM.format(claimable="candidate.state = %(pending)s AND candidate.next_attempt_at <= now() AT TIME ZONE 'UTC'",
                   order="candidate.next_attempt_at, candidate.id"),
@@ -158,9 +180,32 @@ def dispatch(registry: 'Registry', time_budget: float = cron.UNLIMITED_BUDGET, c
     """Send due jobs, several at a time, until none is left or the time budget is spent; return
     how many were sent. When the budget ran out first, the dispatcher is woken again for the rest."""
     deadline = time.monotonic() + time_budget
-    concurrency = concurrency or _concurrency(registry)
-    _refresh_statistics(registry)
-    turn = _Turn(registry, concurrency)
+    logbook.recover(registry)
+    # One cursor for the run, a transaction per turn.
+    with registry.cursor() as cr:
+        _session(cr)
+        concurrency = concurrency or _concurrency(cr)
+        _refresh_statistics(cr)
+        cr.commit()  # pylint: disable=invalid-commit  # the run's own cursor: a transaction per turn
+        turn = _Turn(cr, concurrency)
+        _run_turns(turn, concurrency, deadline)
+        env = turn.env
+        if time.monotonic() < deadline:
+            cr.execute(_NEXT_DUE, jobs.CLAIM_STATES)
+            next_due = cr.fetchone()[0]
+            if turn.sent:
+                soon = cr.now() + datetime.timedelta(seconds=LOOK_AGAIN)
+                next_due = min(next_due, soon) if next_due else soon
+            if next_due:
+                jobs.wake_dispatcher(env, at=next_due)
+        else:
+            jobs.wake_dispatcher(env)
+    return turn.sent
+
+
+def _run_turns(turn, concurrency, deadline):
+    """Turns, while there is something to send or in flight and time left to claim; the HTTP attempts
+    are made by a pool of ``concurrency`` threads meanwhile."""
     in_flight = {}
     finished = []
     with concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix='bj_api_sync') as pool:
@@ -173,77 +218,104 @@ def dispatch(registry: 'Registry', time_budget: float = cron.UNLIMITED_BUDGET, c
                     finished = []  # one more turn claims what the last one freed
                     continue
                 if turn.look_in is None or time.monotonic() + turn.look_in >= deadline:
-                    break
+                    return
                 # Jobs wait for a rate-limit slot another dispatcher holds: soon free.
                 time.sleep(turn.look_in)
                 finished, turn.look = [], True
                 continue
             done, _pending = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            if len(done) < len(in_flight):
+                # Requests sent together come back together: a turn concludes them together.
+                done, _pending = concurrent.futures.wait(in_flight, timeout=GATHER)
             finished = [(in_flight.pop(future), future.result()) for future in done]
-    with registry.cursor() as cr:
-        env = api.Environment(cr, SUPERUSER_ID, {})
-        if time.monotonic() < deadline:
-            cr.execute(_NEXT_DUE, jobs.CLAIM_STATES)
-            next_due = cr.fetchone()[0]
-            if next_due:
-                jobs.wake_dispatcher(env, at=next_due)
-        else:
-            jobs.wake_dispatcher(env)
-    return turn.sent
 
 
 class _Turn:
     """One turn of a dispatcher, in one short read-committed transaction: conclude the attempts that
     came back, lock the health rows concerned (once, in config id order: dispatchers never deadlock),
-    learn from the outcomes, claim what flow control allows, and finish the claimed requests."""
+    learn from the outcomes, claim what flow control allows, and finish the claimed requests.
 
-    def __init__(self, registry, concurrency):
-        self.registry = registry
+    The deliveries of a turn are concluded, recorded and finished together, with no savepoint each.
+    Should one break (an error, in the database or not), the turn is rolled back and done again
+    *carefully*: each delivery in a savepoint, the broken one concluded as failed and logged."""
+
+    def __init__(self, cr, concurrency):
+        self.env = api.Environment(cr, SUPERUSER_ID, {})
         self.concurrency = concurrency
-        self.profiles = {}     # config id: Profile, read once per run
+        self.outbounds = _Outbounds(self.env)  # each config read once per run
         self.again = []        # flights to send again with renewed credentials
         self.look = True       # jobs may be claimable: none was looked for yet, or an outcome freed one
         self.look_in = None    # seconds until a rate-limited config may send again, when nothing else can
         self.helped = False
         self.concluded = False  # the last turn concluded deliveries (which may let others go)
+        self.careful = False   # this turn is done again one delivery at a time
         self.sent = 0
 
     def run(self, finished, in_flight, claiming):
         """Conclude ``finished`` (flight, attempt) pairs, with ``in_flight`` others still out; when
-        ``claiming``, claim more. Returns the flights ready to send."""
+        ``claiming``, claim more; commit. Returns the flights ready to send."""
         again, self.again = self.again, []
-        with self.registry.cursor() as cr:
-            # A job another dispatcher claimed since a statement began is passed over (SKIP LOCKED),
-            # and a health row another one changed is read once its lock is released, not a conflict.
-            compat.read_committed(cr)
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            outbounds = _Outbounds(env, self.profiles)
-            settled = self._conclude(outbounds, finished)
-            now = cr.now()
-            self._record(outbounds, settled, now)
-            due = self._due(cr, claiming and (self.look or finished), self.concurrency - in_flight - len(again))
-            healths, locked = self._load_health(cr, settled, due, now)
-            pauses = _learn(healths, locked, settled, now)
-            freed = collections.Counter(flight.config_id for flight, _verdict in settled)
-            claimed = self._claim(cr, healths, [row for row in due if row[0] not in pauses],
-                                  self.concurrency - in_flight - len(again), now, freed)
-            ready, refused = self._finish(outbounds, again + claimed, now)
-            pauses.update(self._learn_late(cr, healths, locked, refused, now))
-            self._save_health(env, healths, locked, pauses)
+        cr = self.env.cr
+        try:
+            settled, claimed, ready, refused, renewed = self._run(finished, again, in_flight, claiming)
+        except Exception:  # noqa: BLE001 - a broken delivery must not stop the others
+            _logger.warning("BJ API: a delivery broke a dispatcher's turn; the turn is done again one delivery "
+                            "at a time", exc_info=True)
+            self.outbounds.discard()  # the rows of this turn are written by the careful one
+            cr.rollback()
+            self.careful = True
+            try:
+                settled, claimed, ready, refused, renewed = self._run(finished, again, in_flight, claiming)
+            finally:
+                self.careful = False
+        cr.commit()  # pylint: disable=invalid-commit  # the run's own cursor: the turn's transaction ends here
+        for flight in renewed:
+            flight.refreshed, flight.request = True, None
+        self.again = renewed
         self.sent += len(settled) + len(refused)
         # What this turn freed is for the next one to claim, if no other dispatcher did.
         self.look = bool(claimed) or bool(finished)
         self.concluded = bool(finished) or bool(refused)
         if not self.helped and len(claimed) == self.concurrency:
-            _wake_helpers(self.registry)
+            _wake_helpers(self.env.registry)
             self.helped = True
         return ready
 
+    def _run(self, finished, again, in_flight, claiming):
+        cr, env, outbounds = self.env.cr, self.env, self.outbounds
+        settled, renewed = self._conclude(outbounds, finished)
+        now = _now(cr)
+        self._record(outbounds, settled, now)
+        free = self.concurrency - in_flight - len(again)
+        due = self._due(cr, claiming and (self.look or finished), free)
+        healths, locked = self._load_health(cr, settled, due, now)
+        pauses = _learn(healths, locked, settled, now)
+        freed = collections.Counter(flight.config_id for flight, _verdict in settled)
+        claimed = self._claim(cr, healths, [row for row in due if row[0] not in pauses], free, now, freed)
+        ready, refused = self._finish(outbounds, again + claimed, now)
+        pauses.update(self._learn_late(cr, healths, locked, refused, now))
+        self._save_health(env, healths, locked, pauses)
+        return settled, claimed, ready, refused, renewed
+
+    def _each(self, outbounds, flight, work):
+        """``work()`` for one delivery; when careful, in a savepoint, and a delivery that breaks is
+        concluded as failed (its verdict returned)."""
+        if not self.careful:
+            return work()
+        marks = outbounds.marks()
+        try:
+            with outbounds.env.cr.savepoint():
+                return work()
+        except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
+            outbounds.forget(marks)
+            return _broken(outbounds[flight.config_id], flight, error)
+
     @staticmethod
     def _record(outbounds, settled, now):
-        """Write the concluded attempts' log rows, then their jobs' states."""
+        """Write the concluded attempts' log rows, then their jobs' states: one INSERT, one UPDATE."""
         outbounds.flush()
-        _record_all(outbounds.env, outbounds, settled, now)
+        jobs.settle(outbounds.env, [(flight.job_id, verdict, outbounds[flight.config_id].profile.schedule.max_attempts)
+                                    for flight, verdict in settled], now)
         outbounds.env.flush_all()
 
     @staticmethod
@@ -261,12 +333,17 @@ class _Turn:
         concerned = {flight.sender for flight, _verdict in settled} | {config_id for config_id, _expired in due}
         return health.load(cr, concerned, jobs.CLAIM_STATES, now, troubled)
 
-    @staticmethod
-    def _finish(outbounds, flights, now):
-        """Finish the requests of the claimed flights; those that cannot be built are concluded at once."""
-        ready, refused = _prepare(outbounds.env, outbounds, flights)
-        outbounds.flush()
-        _record_all(outbounds.env, outbounds, refused, now)
+    def _finish(self, outbounds, flights, now):
+        """Finish the requests of the claimed flights (credentials and remote ids as they are now);
+        those that are not sent are concluded at once."""
+        ready, refused = [], []
+        for flight in flights:
+            verdict = self._each(outbounds, flight, lambda flight=flight: _finish_one(outbounds, flight))
+            if verdict is None:
+                ready.append(flight)
+            else:
+                refused.append((flight, verdict))
+        self._record(outbounds, refused, now)
         return ready, refused
 
     @staticmethod
@@ -287,24 +364,19 @@ class _Turn:
             env['bj.api.sync.config'].browse(config_id)._pause_for_health(gone, error)
 
     def _conclude(self, outbounds, finished):
-        """The verdicts on ``finished`` attempts, logged (flights whose credentials were renewed
-        after a 401 go to ``again``)."""
-        settled = []
-        cr = outbounds.env.cr
+        """The verdicts on ``finished`` attempts, logged, and the flights whose credentials were renewed
+        after a 401 (to send again)."""
+        settled, renewed = [], []
         for flight, attempt in finished:
             outbound = outbounds[flight.sender]
-            try:
-                with cr.savepoint():
-                    verdict = outbound.answered(flight.item, flight.request, attempt, flight.number,
-                                                outbound.profile.schedule, flight.job_id, flight.refreshed)
-            except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
-                verdict = _broken(outbound, flight, error)
+            verdict = self._each(outbounds, flight, lambda flight=flight, attempt=attempt, outbound=outbound: (
+                outbound.answered(flight.item, flight.request, attempt, flight.number, outbound.profile.schedule,
+                                  flight.job_id, flight.refreshed)))
             if verdict is None:
-                flight.refreshed, flight.request = True, None
-                self.again.append(flight)
+                renewed.append(flight)
             else:
                 settled.append((flight, verdict))
-        return settled
+        return settled, renewed
 
     def _claim(self, cr, healths, due, capacity, now, freed):
         """Claim up to ``capacity`` jobs of the ``due`` configs (config id, any lease expired), within
@@ -325,78 +397,91 @@ class _Turn:
                     self.look_in = min(self.look_in or MAX_SLOT_WAIT, max(wait, 0.01))
                 continue
             slot_waits = state.reserve(allowed, now)
-            job_ids = []
+            claimed = []
             for claim in _CLAIMS[0 if expired else 1:]:
-                if len(job_ids) < allowed:
+                if len(claimed) < allowed:
                     cr.execute(claim, {**jobs.CLAIM_STATES, 'margin': LEASE_MARGIN_SECONDS, 'config_id': config_id,
-                                       'limit': allowed - len(job_ids), 'slot_wait': slot_waits[-1]})
-                    job_ids += sorted(job_id for (job_id,) in cr.fetchall())
-            if state.rate_limit and len(job_ids) < allowed:
+                                       'limit': allowed - len(claimed), 'slot_wait': slot_waits[-1]})
+                    claimed += sorted(cr.fetchall())
+            if state.rate_limit and len(claimed) < allowed:
                 # Fewer jobs than slots reserved: give the unused slots back.
-                state.next_slot_at -= datetime.timedelta(seconds=(allowed - len(job_ids)) / state.rate_limit)
-            if probe and job_ids:
-                state.probe_job_id, state.probe_running = job_ids[0], True
+                state.next_slot_at -= datetime.timedelta(seconds=(allowed - len(claimed)) / state.rate_limit)
+            if probe and claimed:
+                state.probe_job_id, state.probe_running = claimed[0][0], True
             # Fewer jobs than slots is normal (the unused slots were given back above).
-            flights += [_Flight(job_id, config_id, slot_wait, started)
-                        for job_id, slot_wait in zip(job_ids, slot_waits, strict=False)]
+            flights += [_claimed_flight(row, config_id, slot_wait, started)
+                        for row, slot_wait in zip(claimed, slot_waits, strict=False)]
         if flights:
             self.look_in = None
         return flights
 
 
-def _refresh_statistics(registry):
+def _claimed_flight(row, config_id, slot_wait, claimed_at):
+    """A flight from a claimed job's row (the claim's RETURNING)."""
+    job_id, res_ids, body, values, key, attempts = row
+    item = Planned([int(record_id) for record_id in (res_ids or '').split(',') if record_id],
+                   body=json.loads(body) if body else None, url_values=json.loads(values) if values else {})
+    return _Flight(job_id, config_id, slot_wait, claimed_at, item=item, key=key, number=attempts)
+
+
+def _refresh_statistics(cr):
     """After many jobs were queued, the planner's statistics still describe the table before them
     until autovacuum analyzes it (up to a minute or more, or never for a small share of a large
     table), and claims walk every waiting job instead of the first few in index order. Analyze the
     table then, at most once per run: a few tens of milliseconds. (A single large batch is analyzed
     as it is queued: these counters lag behind by up to a second.)"""
-    with registry.cursor() as cr:
-        cr.execute("SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables WHERE relname = 'bj_api_sync_job'")
-        row = cr.fetchone()
-        if row and row[0] >= jobs.STALE_STATISTICS_ROWS:
-            cr.execute("ANALYZE (SKIP_LOCKED) bj_api_sync_job")
+    cr.execute("SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables WHERE relname = 'bj_api_sync_job'")
+    row = cr.fetchone()
+    if row and row[0] >= jobs.STALE_STATISTICS_ROWS:
+        cr.execute("ANALYZE (SKIP_LOCKED) bj_api_sync_job")
 
 
-def _concurrency(registry):
-    with registry.cursor() as cr:
-        cr.execute("SELECT value FROM ir_config_parameter WHERE key = 'bj_api_sync.dispatch_concurrency'")
-        row = cr.fetchone()
+def _session(cr):
+    """Set the run's cursor for its turns, once, on its connection (Odoo's pool resets a connection when it
+    lends it to another cursor):
+
+    * read committed transactions, not Odoo's repeatable read: a job another dispatcher claimed since a
+      statement began is passed over (SKIP LOCKED), and a health row another one changed is read once
+      its lock is released, not a conflict;
+    * no sort where an index gives the order (see the comment before _DUE_CONFIGS), and no JIT
+      compilation, which the cost a plan gets for a sort it cannot avoid would trigger (JIT never pays
+      for statements of a millisecond).
+
+    Nothing to do for a test cursor, a savepoint of the test's transaction."""
+    if isinstance(cr, sql_db.Cursor):
+        cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
+        cr.execute("SET enable_sort = off; SET jit = off")
+
+
+def _now(cr):
+    """The clock of the turn: its transaction's timestamp. (A test cursor's is that of its creation,
+    ``datetime.now()``, kept across its commits: a turn in a test takes the time it starts.)"""
+    return cr.now() if isinstance(cr, sql_db.Cursor) else datetime.datetime.now()
+
+
+def _concurrency(cr):
+    cr.execute("SELECT value FROM ir_config_parameter WHERE key = 'bj_api_sync.dispatch_concurrency'")
+    row = cr.fetchone()
     try:
         return max(1, int(row[0])) if row else DEFAULT_CONCURRENCY
     except ValueError:
         return DEFAULT_CONCURRENCY
 
 
-def _prepare(env, outbounds, flights):
-    """Finish the requests of ``flights`` (credentials and remote ids as they are now). Returns the
-    flights ready to send, and the (flight, verdict) of those that are not sent."""
-    ready, refused = [], []
-    jobs = {job.id: job for job in env['bj.api.sync.job'].browse([flight.job_id for flight in flights])}
-    for flight in flights:
-        job = jobs[flight.job_id]
-        outbound = outbounds[flight.config_id]
-        flight.item = flight.item or Planned(
-            job.record_ids(), body=json.loads(job.body) if job.body else None,
-            url_values=json.loads(job.url_values) if job.url_values else {})
-        flight.key, flight.number = job.idempotency_key, job.attempts
-        try:
-            with env.cr.savepoint():
-                if flight.sender_id is None:
-                    refusal = _resolve(outbounds, outbound, flight)
-                    if refusal:
-                        refused.append((flight, refusal))
-                        continue
-                sender = outbounds[flight.sender]
-                flight.request, flight.profile = sender.finish(flight.item, flight.key), sender.profile
-        except (RequestError, AuthError) as error:
-            sender = outbounds[flight.sender]
-            refused.append((flight, sender.not_sent(flight.item, error, flight.number,
-                                                    outbound.profile.schedule, flight.job_id)))
-        except Exception as error:  # noqa: BLE001 - a broken job must not stop the dispatcher
-            refused.append((flight, _broken(outbound, flight, error)))
-        else:
-            ready.append(flight)
-    return ready, refused
+def _finish_one(outbounds, flight):
+    """Finish the request of ``flight`` (where it goes, then the request itself); the verdict, logged,
+    of a flight not sent, else None."""
+    outbound = outbounds[flight.config_id]
+    if flight.sender_id is None:
+        refusal = _resolve(outbounds, outbound, flight)
+        if refusal:
+            return refusal
+    sender = outbounds[flight.sender]
+    try:
+        flight.request, flight.profile = sender.finish(flight.item, flight.key), sender.profile
+    except (RequestError, AuthError) as error:
+        return sender.not_sent(flight.item, error, flight.number, outbound.profile.schedule, flight.job_id)
+    return None
 
 
 def _resolve(outbounds, outbound, flight):
@@ -428,24 +513,33 @@ def _broken(outbound, flight, error):
 
 
 class _Outbounds(dict):
-    """The front door of each config in one transaction. A config is read once per dispatcher run
-    (``profiles``): a run lasts well under a minute, and the next one reads its changes."""
+    """The front door of each config, for a dispatcher run: a config is read once per run (a run lasts
+    well under a minute, and the next one reads its changes)."""
 
-    def __init__(self, env, profiles):
+    def __init__(self, env):
         super().__init__()
         self.env = env
-        self.profiles = profiles
 
     def __missing__(self, config_id):
         config = self.env['bj.api.sync.config'].with_context(active_test=False).browse(config_id)
-        outbound = self[config_id] = front_door.Outbound(config, profile=self.profiles.get(config_id),
-                                                          log_later=True)
-        self.profiles[config_id] = outbound.profile
+        outbound = self[config_id] = front_door.Outbound(config, log_later=True)
         return outbound
 
     def flush(self):
         for outbound in self.values():
             outbound.outcomes.book.flush()
+
+    def marks(self):
+        return {config_id: outbound.outcomes.book.mark() for config_id, outbound in self.items()}
+
+    def forget(self, marks):
+        """Forget the log rows kept since ``marks`` (a delivery rolled back to its savepoint)."""
+        for config_id, outbound in self.items():
+            outbound.outcomes.book.forget(marks.get(config_id, 0))
+
+    def discard(self):
+        for outbound in self.values():
+            outbound.outcomes.book.discard()
 
 
 def _learn(healths, locked, settled, now):
@@ -460,10 +554,3 @@ def _learn(healths, locked, settled, now):
         if state.learn(signal, now, flight.job_id, hold) and flight.sender not in pauses:
             pauses[flight.sender] = (signal == health.GONE, verdict.error)
     return pauses
-
-
-def _record_all(env, outbounds, settled, now):
-    """Record the state of each (flight, verdict) job, under its own config's retry schedule."""
-    for flight, verdict in settled:
-        jobs.settle(env['bj.api.sync.job'].browse(flight.job_id), verdict,
-                outbounds[flight.config_id].profile.schedule.max_attempts, now)

@@ -1,6 +1,6 @@
 /** @odoo-module **/
 /**
- * An administrator creates an Out configuration from Settings > Technical > BJ API:
+ * An administrator creates an outbound configuration from Settings > Technical > BJ API > Outbound:
  * Basic auth, a header, three mapping lines; previews the payload of a sample record,
  * sends a test to the local API started by the test (its URL comes in the
  * bj_api_tour_url cookie) and opens the resulting log.
@@ -95,8 +95,8 @@ registry.category("web_tour.tours").add("bj_api_sync_tour", {
             run: "click",
         },
         {
-            content: "BJ API > API Configurations",
-            trigger: '.dropdown-item[data-menu-xmlid="bj_api_sync.menu_bj_api_sync_config"]',
+            content: "BJ API > Outbound",
+            trigger: '.dropdown-item[data-menu-xmlid="bj_api_sync.menu_bj_api_sync_outbound"]',
             run: "click",
         },
         {
@@ -110,7 +110,7 @@ registry.category("web_tour.tours").add("bj_api_sync_tour", {
             run: "edit Tour: Customers to CRM",
         },
         {
-            content: "Outbound is the default request type",
+            content: "Outbound is the type of a configuration created from the Outbound menu",
             trigger: 'div[name="request_type"] input[data-value="out"]:checked',
         },
         ...pickInDropdown('div[name="model_id"]', "res.partner", "Contact"),
