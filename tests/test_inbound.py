@@ -396,6 +396,18 @@ class TestInboundAccess(InboundCase):
         self.assertError(self.call('POST', body={'name': 'Asia', 'ref': 'AS-1'}), 403)
         self.assertFalse(self.partners(ref='AS-1'))
 
+    def test_an_identifier_is_unique_beyond_what_the_user_sees(self):
+        # Like a unique key of the database: a record the endpoint's user may not see still has its identifier.
+        group = self.env['res.groups'].create({'name': 'BJ inbound: no hidden people'})
+        self.user.write({USER_GROUPS: [Command.link(group.id)]})
+        self.env['ir.rule'].create({
+            'name': 'BJ inbound: hidden people', 'model_id': self.env['ir.model']._get('res.partner').id,
+            'groups': [(6, 0, group.ids)], 'domain_force': "[('name', '!=', 'Hidden')]"})
+        self.env['res.partner'].create({'name': 'Hidden', 'ref': 'H-1'})
+        self.assertError(self.call('GET', '/H-1'), 404)
+        self.assertError(self.call('POST', body={'name': 'Visible', 'ref': 'H-1'}), 409, 'H-1')
+        self.assertEqual(len(self.partners(ref='H-1')), 1)
+
     def test_rate_limit_answers_429_with_retry_after(self):
         self.config.rate_limit = 2
         answers = [self.call('GET') for _attempt in range(4)]
