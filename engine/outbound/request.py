@@ -6,10 +6,12 @@ parameters are added, the body is encoded, then the headers: ``User-Agent``,
 ``Content-Type``, the config's own headers, ``Idempotency-Key``, signatures,
 and last the authentication (``engine/shared/auth.py``).
 """
+import functools
 import re
 from urllib.parse import quote, urlencode
 
 import requests
+from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 
 from odoo.modules.module import get_manifest
@@ -56,20 +58,43 @@ def finish(profile, body: object, values: dict | None, key: str) -> requests.Pre
     url = fill_placeholders(profile.url, values)
     if query:
         url += ('&' if '?' in url else '?') + _query_string(query)
-    headers = CaseInsensitiveDict({'User-Agent': USER_AGENT, 'Content-Type': 'application/json'})
-    headers.update(dict(profile.headers))
-    headers['Idempotency-Key'] = key
+    own = {'Idempotency-Key': key}
     if profile.signing_secrets:
-        headers.update(signing.headers(profile.signing_secrets, key, data or b''))
-    for name, value in headers.items():
+        own.update(signing.headers(profile.signing_secrets, key, data or b''))
+    _check_latin_1(own.items())
+    request = _addressed(profile.method, url, profile.headers).copy()
+    request.hooks = default_hooks()  # a copy shares its original's: an auth may register one
+    request.headers.update(own)
+    request.prepare_body(data, None)
+    request.prepare_auth(profile.auth, url)
+    return request
+
+
+@functools.lru_cache(maxsize=256)
+def _addressed(method, url, config_headers):
+    """The request every delivery with this method, URL and headers starts from, with no body or auth
+    yet. What ``Session.prepare_request`` works out here (the URL parsed, the session's headers
+    merged) is the same for each of them, and about a tenth of a dispatcher's CPU per delivery."""
+    headers = CaseInsensitiveDict({'User-Agent': USER_AGENT, 'Content-Type': 'application/json'})
+    headers.update(dict(config_headers))
+    _check_latin_1(headers.items())
+    # An auth that adds nothing: requests then neither reads ~/.netrc nor the URL's credentials, as with
+    # the profile's auth, applied to each copy.
+    return transport.session().prepare_request(requests.Request(method, url, headers=headers, auth=_as_is))
+
+
+def _as_is(request):
+    return request
+
+
+def _check_latin_1(headers):
+    for name, value in headers:
         try:
             value.encode('latin-1')
         except UnicodeEncodeError:
             raise RequestError(_lt(
                 "the value of the header '%(header)s' has characters HTTP headers cannot carry "
                 "(only Latin-1 is allowed): write it in ASCII or percent-encode it", header=name)) from None
-    request = requests.Request(profile.method, url, headers=headers, data=data, auth=profile.auth)
-    return transport.session().prepare_request(request)
 
 
 def check(profile, body: object, values: dict | None) -> None:
