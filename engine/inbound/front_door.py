@@ -46,7 +46,7 @@ from ..shared import auth, echo, signing
 from ..shared.logbook import LogBook, Redactor, headers_text, row, truncate
 from ..shared.payload import MappingError, to_json_text
 from ..shared.sandbox import ScriptError, eval_domain
-from .reverse import INTEGER_RANGE, InputError
+from .reverse import INTEGER_RANGE, InputError, any_text
 
 _logger = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ class _Call:
             data = json.loads(self.body, parse_constant=_refuse_constant)
         except (ValueError, RecursionError) as error:
             raise Refusal(400, self.env._("The body is not valid JSON: %(error)s", error=error)) from None
-        if _SURROGATE_ESCAPE.search(self.body) and _holds_surrogate(data):
+        if _SURROGATE_ESCAPE.search(self.body) and any_text(data, _not_unicode):
             raise Refusal(400, self.env._("The body holds an unpaired surrogate (\\ud800-\\udfff), which is not text."))
         return data
 
@@ -597,21 +597,12 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _holds_surrogate(value):
-    """Whether a text of the JSON ``value`` (a key or a string) is not Unicode: an unpaired surrogate."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode()
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+def _not_unicode(text):
+    """Whether ``text`` holds an unpaired surrogate, which is not Unicode."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
     return False
 
 

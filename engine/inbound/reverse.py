@@ -24,7 +24,7 @@ import collections
 import datetime
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from odoo.fields import Command
@@ -74,14 +74,14 @@ def writable(field: 'Field') -> bool:
             and not (field.compute and field.readonly and not field.inverse))
 
 
-def holds_nul(value: object) -> bool:
-    """Whether a text of the JSON ``value`` (a key or a string, at any depth) holds a NUL character, which
-    the database cannot store."""
+def any_text(value: object, test: Callable[[str], bool]) -> bool:
+    """Whether ``test`` holds for a text of the JSON ``value``: a key or a string, at any depth (walked
+    without recursion, so that no nesting the JSON parser took can overflow the stack)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if '\x00' in item:
+            if test(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item)
@@ -89,6 +89,12 @@ def holds_nul(value: object) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
+
+
+def holds_nul(value: object) -> bool:
+    """Whether a text of the JSON ``value`` (a key or a string, at any depth) holds a NUL character, which
+    the database cannot store."""
+    return any_text(value, lambda text: '\x00' in text)
 
 
 def usable_identifier(value: object) -> bool:
