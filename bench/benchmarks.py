@@ -32,10 +32,14 @@ from common import (
     BENCH_DIR,
     environment,
     measured,
+    merge_results,
+    percentile,
+    print_all_results,
     print_table,
     progress,
     python_worker,
     registry,
+    run_sections,
     spread,
     sql_queries,
     summary,
@@ -417,11 +421,6 @@ def one_connection_per_request(enabled):
         transport.session = pooled
 
 
-def percentile(values, rank):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(rank / 100 * (len(ordered) - 1)))]
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog='bench/run benchmarks', description=__doc__.split('\n\n')[0])
     parser.add_argument('db')
@@ -446,25 +445,12 @@ def main(argv):
     bench = Bench(args.db, plan)
     print(f"bj_api_sync benchmarks on {args.db}: {'quick' if args.quick else 'full'} plan, {plan.runs} runs "
           f"each; sink {bench.sink.url} (its own process); {os.cpu_count()} CPUs", flush=True)
-    try:
-        bench.prepare()
-        for section in SECTIONS:
-            if section in args.only.split(','):
-                getattr(bench, section)()
-    finally:
-        bench.stop()
+    run_sections(bench, SECTIONS, args.only)
     wall = time.perf_counter() - started
-    print("\n" + "=" * 30 + " all results " + "=" * 30)
-    for table in bench.tables.values():
-        print_table(table['title'], table['columns'], table['rows'])
+    print_all_results(bench.tables)
     print(f"\nCells are median (min–max) of {plan.runs} runs; trigger rows: of the {plan.trigger_creates:,} creates. "
           f"Wall time {wall / 60:.1f} min.")
-    try:
-        with open(args.output) as existing:
-            results = json.load(existing)  # other benchmarks' sections stay
-    except (FileNotFoundError, ValueError):
-        results = {}
-    results.update({
+    merge_results(args.output, {
         'meta': {
             'date': datetime.datetime.now().isoformat(timespec='seconds'), 'database': args.db,
             'plan': dataclasses.asdict(plan), 'quick': args.quick, 'sections': args.only.split(','),
@@ -473,9 +459,6 @@ def main(argv):
         },
         **{name: {'title': table['title'], 'figures': table['data']} for name, table in bench.tables.items()},
     })
-    with open(args.output, 'w') as output:
-        json.dump(results, output, indent=2)
-    print(f"Merged into {args.output}")
 
 
 if __name__ == '__main__':

@@ -32,7 +32,6 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
-import json
 import os
 import platform
 import re
@@ -41,7 +40,20 @@ import sys
 import time
 
 import fixtures
-from common import BENCH_DIR, environment, print_table, progress, registry, spread, sql_queries, summary
+from common import (
+    BENCH_DIR,
+    environment,
+    merge_results,
+    percentile,
+    print_all_results,
+    print_table,
+    progress,
+    registry,
+    run_sections,
+    spread,
+    sql_queries,
+    summary,
+)
 from sink import SinkProcess
 
 REF = 'bench-capture:'   # res.partner.ref of the partners this benchmark creates
@@ -358,11 +370,6 @@ def goal_cell(goal, ratio):
     return f"≤ {goal:.1f}× ({'within' if ratio <= goal else 'over'})"
 
 
-def percentile(values, rank):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(rank / 100 * (len(ordered) - 1)))]
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog='bench/run capture', description=__doc__.split('\n\n')[0])
     parser.add_argument('db')
@@ -392,17 +399,9 @@ def main(argv):
     print(f"bj_api_sync change capture benchmark on {args.db}, Odoo {release.version}: "
           f"{'quick' if args.quick else 'full'} plan {dataclasses.asdict(plan)}; sink {bench.sink.url} "
           f"(its own process); {os.cpu_count()} CPUs", flush=True)
-    try:
-        bench.prepare()
-        for section in SECTIONS:
-            if section in args.only.split(','):
-                getattr(bench, section)()
-    finally:
-        bench.stop()
+    run_sections(bench, SECTIONS, args.only)
     wall = time.perf_counter() - started
-    print("\n" + "=" * 30 + " all results " + "=" * 30)
-    for table in bench.tables.values():
-        print_table(table['title'], table['columns'], table['rows'])
+    print_all_results(bench.tables)
     print(f"\nCells are median (min–max) over the runs; ms/create: of each run's median; p95: of every create; "
           f"× bare: per round, the variant's run median over bare's. Goals are the issue's. "
           f"Wall time {wall / 60:.1f} min.")
@@ -410,16 +409,8 @@ def main(argv):
             'odoo': release.version, 'plan': dataclasses.asdict(plan), 'quick': args.quick,
             'warm_up_creates': WARM_UP, 'python': platform.python_version(), 'cpus': os.cpu_count(),
             'machine': platform.platform(), 'wall_seconds': round(wall, 1)}
-    try:
-        with open(args.output) as existing:
-            results = json.load(existing)
-    except (FileNotFoundError, ValueError):
-        results = {}
-    results.update({name: {'title': table['title'], 'meta': meta, 'figures': table['data']}
-                    for name, table in bench.tables.items()})
-    with open(args.output, 'w') as output:
-        json.dump(results, output, indent=2)
-    print(f"Merged into {args.output}")
+    merge_results(args.output, {name: {'title': table['title'], 'meta': meta, 'figures': table['data']}
+                                for name, table in bench.tables.items()})
 
 
 if __name__ == '__main__':

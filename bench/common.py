@@ -1,7 +1,9 @@
 """What benchmark scripts share: the Odoo command line bench/run prepared, registries,
-worker processes, timing, query counts, memory, and printing figures."""
+worker processes, timing, query counts, memory, percentiles, printing figures and merging them
+into bench/results.json."""
 # pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import contextlib
+import json
 import os
 import shlex
 import statistics
@@ -99,6 +101,12 @@ def spread(figure, digits=0):
     return f"{figure['median']:,.{digits}f} ({low}–{high})"
 
 
+def percentile(values, rank):
+    """The ``rank``-th percentile of ``values`` (nearest rank); NaN for no values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(rank / 100 * (len(ordered) - 1)))] if ordered else float('nan')
+
+
 def print_table(title, columns, rows):
     """Print ``rows`` (lists of cells, already text) under ``columns``, aligned."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=True)]
@@ -110,6 +118,38 @@ def print_table(title, columns, rows):
         print('  '.join(str(cell).rjust(width) if index else str(cell).ljust(width)
                         for index, (cell, width) in enumerate(zip(row, widths, strict=True))))
     sys.stdout.flush()
+
+
+def run_sections(bench, sections, only):
+    """Run ``bench``'s ``sections`` named in ``only`` (comma-separated), in their order, between its
+    prepare() and its stop()."""
+    try:
+        bench.prepare()
+        for section in sections:
+            if section in only.split(','):
+                getattr(bench, section)()
+    finally:
+        bench.stop()
+
+
+def print_all_results(tables):
+    """Print again, together, the tables the sections printed: {name: {'title', 'columns', 'rows'}}."""
+    print("\n" + "=" * 30 + " all results " + "=" * 30)
+    for table in tables.values():
+        print_table(table['title'], table['columns'], table['rows'])
+
+
+def merge_results(path, sections):
+    """Write ``sections`` ({name: figures}) into the results file at ``path``; other benchmarks' sections stay."""
+    try:
+        with open(path) as existing:
+            results = json.load(existing)
+    except (FileNotFoundError, ValueError):
+        results = {}
+    results.update(sections)
+    with open(path, 'w') as output:
+        json.dump(results, output, indent=2)
+    print(f"Merged into {path}")
 
 
 def progress(message):

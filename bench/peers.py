@@ -32,7 +32,6 @@ asserted. The load average of the machine is printed with them.
 # pylint: disable=print-used,invalid-commit  # a command-line benchmark: it prints its tables and commits its data
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -43,7 +42,17 @@ import uuid
 
 import fixtures
 import requests
-from common import BENCH_DIR, environment, odoo_server, print_table, progress, registry, summary
+from common import (
+    BENCH_DIR,
+    environment,
+    merge_results,
+    odoo_server,
+    percentile,
+    print_table,
+    progress,
+    registry,
+    summary,
+)
 from sink import Sink
 
 PORTS = {'ours': (18301, 18303), 'peer': (18302, 18304)}  # HTTP, gevent (websockets)
@@ -162,11 +171,6 @@ def wait_for(sink, keys, timeout):
             break
         time.sleep(0.02)
     return [sink.first_seen.get(key) for key in keys]
-
-
-def percentile(values, rank):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(rank / 100 * (len(ordered) - 1)))] if ordered else float('nan')
 
 
 def drain(reg, system, sink, count, delay):
@@ -299,15 +303,7 @@ def main(argv):
             'rate': args.rate, 'idle': args.idle, 'channels': CHANNELS, 'python': platform.python_version(),
             'cpus': os.cpu_count(), 'load_average': [round(load_before[0], 1), round(load_after[0], 1)],
             'machine': platform.platform(), 'wall_seconds': round(wall, 1)}
-    try:
-        with open(args.output) as existing:
-            results = json.load(existing)
-    except (FileNotFoundError, ValueError):
-        results = {}
-    results['peers'] = {'title': title, 'meta': meta, 'figures': data}
-    with open(args.output, 'w') as output:
-        json.dump(results, output, indent=2)
-    print(f"Merged into {args.output}")
+    merge_results(args.output, {'peers': {'title': title, 'meta': meta, 'figures': data}})
 
 
 def _seconds(figure):

@@ -16,7 +16,6 @@ production); nothing is asserted.
 import argparse
 import collections
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -24,7 +23,7 @@ import tempfile
 import time
 
 import fixtures
-from common import BENCH_DIR, environment, odoo_server, print_table, progress, registry
+from common import BENCH_DIR, environment, merge_results, odoo_server, print_table, progress, registry
 from sink import Sink
 
 WARM_UP = 75      # seconds: the first poll of a new cron worker
@@ -70,26 +69,14 @@ def main(argv):
     print(f"\nLoad average {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} CPUs).")
     keys = ['servers', 'endpoint', 'deliveries', 'done', 'lost', 'twice', 'kills', 'drain_seconds',
             'per_second_of_seconds', 'per_second_overall', 'runs']
-    _merge(args.output, {
+    merge_results(args.output, {'production': {
         'title': "Production mode: the outbox drained by cron workers (--workers=2 --max-cron-threads=1 per server)",
         'meta': {'date': datetime.datetime.now().isoformat(timespec='seconds'), 'database': args.db,
                  'jobs': args.jobs, 'rate_limit': args.rate_limit, 'rate_jobs': args.rate_jobs,
                  'cpus': os.cpu_count(), 'load_average': [round(load_before, 1), round(load_after, 1)]},
         'figures': [dict(zip(keys, row, strict=True)) for row in rows],
         'rate_limit': [dict(zip(keys, row, strict=True)) for row in rate_rows],
-    })
-
-
-def _merge(path, section):
-    try:
-        with open(path) as existing:
-            results = json.load(existing)
-    except (FileNotFoundError, ValueError):
-        results = {}
-    results['production'] = section
-    with open(path, 'w') as output:
-        json.dump(results, output, indent=2)
-    print(f"Merged into {path}")
+    }})
 
 
 class running_servers:
