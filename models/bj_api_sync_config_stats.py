@@ -77,45 +77,41 @@ class BjApiSyncConfig(models.Model):
                 'success_rate_7d': successes / total if total else 0.0,
             })
 
-    def _compute_duration_stats(self):
-        """Average and 95th percentile of the attempts' durations, one query for all configs."""
+    def _log_stats(self, columns, where, defaults, flushed):
+        """(config, row) pairs: the ``columns`` over each config's log rows that match ``where``, one query for
+        all configs (through the config index); ``defaults`` for a config without such rows. ``flushed``
+        are the log fields the query reads."""
         stats = {}
         if self.ids:
-            self.env['bj.api.log'].flush_model(['config_id', 'duration_ms', 'attempt'])
+            self.env['bj.api.log'].flush_model(flushed)
             self.env.cr.execute(SQL(
-                """SELECT config_id, AVG(duration_ms),
-                          PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY duration_ms)
-                     FROM bj_api_log
-                    WHERE config_id = ANY(%s) AND attempt > 0 AND duration_ms IS NOT NULL
-                      AND create_date >= %s
-                 GROUP BY config_id""",
-                self.ids, fields.Datetime.now() - timedelta(days=STATS_DAYS)))
-            stats = {config_id: (average, p95) for config_id, average, p95 in self.env.cr.fetchall()}
-        for config in self:
-            average, p95 = stats.get(config.id, (0, 0))
+                "SELECT config_id, %s FROM bj_api_log WHERE config_id = ANY(%s) AND %s GROUP BY config_id",
+                columns, self.ids, where))
+            stats = {config_id: row for config_id, *row in self.env.cr.fetchall()}
+        return [(config, stats.get(config.id, defaults)) for config in self]
+
+    def _compute_duration_stats(self):
+        """Average and 95th percentile of the attempts' durations."""
+        stats = self._log_stats(
+            SQL("AVG(duration_ms), PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY duration_ms)"),
+            SQL("attempt > 0 AND duration_ms IS NOT NULL AND create_date >= %s",
+                fields.Datetime.now() - timedelta(days=STATS_DAYS)),
+            (0, 0), ['config_id', 'duration_ms', 'attempt'])
+        for config, (average, p95) in stats:
             config.duration_avg_7d = round(average or 0)
             config.duration_p95_7d = round(p95 or 0)
 
     def _compute_inbound_stats(self):
-        """Calls, 4xx and 5xx shares of the last 7 days and the last call of inbound endpoints, one
-        query for all of them (the log rows of a config, through its index)."""
-        stats = {}
-        if self.ids:
-            self.env['bj.api.log'].flush_model(['config_id', 'direction', 'response_status_code'])
-            since = fields.Datetime.now() - timedelta(days=STATS_DAYS)
-            self.env.cr.execute(SQL(
-                """SELECT config_id,
-                          COUNT(*) FILTER (WHERE create_date >= %(since)s),
-                          COUNT(*) FILTER (WHERE create_date >= %(since)s AND response_status_code BETWEEN 400 AND 499),
-                          COUNT(*) FILTER (WHERE create_date >= %(since)s AND response_status_code >= 500),
-                          MAX(create_date)
-                     FROM bj_api_log
-                    WHERE config_id = ANY(%(ids)s) AND direction = 'in'
-                 GROUP BY config_id""",
-                since=since, ids=self.ids))
-            stats = {config_id: row for config_id, *row in self.env.cr.fetchall()}
-        for config in self:
-            calls, client_errors, server_errors, last_call = stats.get(config.id, (0, 0, 0, False))
+        """Calls, 4xx and 5xx shares of the last 7 days and the last call of inbound endpoints."""
+        since = fields.Datetime.now() - timedelta(days=STATS_DAYS)
+        stats = self._log_stats(
+            SQL("""COUNT(*) FILTER (WHERE create_date >= %(since)s),
+                   COUNT(*) FILTER (WHERE create_date >= %(since)s AND response_status_code BETWEEN 400 AND 499),
+                   COUNT(*) FILTER (WHERE create_date >= %(since)s AND response_status_code >= 500),
+                   MAX(create_date)""", since=since),
+            SQL("direction = 'in'"),
+            (0, 0, 0, False), ['config_id', 'direction', 'response_status_code'])
+        for config, (calls, client_errors, server_errors, last_call) in stats:
             config.update({
                 'call_count_7d': calls,
                 'client_error_rate_7d': client_errors / calls if calls else 0.0,
