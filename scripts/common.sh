@@ -117,47 +117,34 @@ _ensure_test_packages() {
   echo "$stamp" >"$VENV/.bj-test-stamp"
 }
 
-# The linters and whool (scripts/lint, scripts/wheel-check) have a virtualenv of their own, pinned by
-# scripts/lint-requirements.txt and rebuilt when that file changes.
+# A tool's virtualenv of its own, pinned by a requirements file and rebuilt when that file changes:
+#   _ensure_pinned_venv NAME VENV REQUIREMENTS (NAME labels the log lines and names $BJ_CACHE/pip-NAME.log).
+_ensure_pinned_venv() {
+  local name="$1" venv="$2" requirements="$3" stamp
+  local pip_log="$BJ_CACHE/pip-$name.log"
+  stamp="$({ cat "$requirements"; "$BJ_PYTHON" -V; } | sha256sum | cut -c1-16)"
+  if [ "$(cat "$venv/.bj-stamp" 2>/dev/null)" = "$stamp" ]; then
+    log "$name venv: reusing $venv"
+    return 0
+  fi
+  log "$name venv: building $venv"
+  rm -rf "$venv"
+  "$BJ_PYTHON" -m venv "$venv"
+  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off -r "$requirements" >"$pip_log" 2>&1 \
+    || { tail -n 30 "$pip_log" >&2; die "$name venv: pip install failed (full log: $pip_log)"; }
+  echo "$stamp" >"$venv/.bj-stamp"
+}
+
+# The linters and whool (scripts/lint, scripts/wheel-check), pinned by scripts/lint-requirements.txt.
 LINT_REQUIREMENTS="$REPO_ROOT/scripts/lint-requirements.txt"
 LINT_VENV="${BJ_LINT_VENV:-$BJ_CACHE/venv-lint}"
-_ensure_lint_venv() {
-  local stamp
-  stamp="$({ cat "$LINT_REQUIREMENTS"; "$BJ_PYTHON" -V; } | sha256sum | cut -c1-16)"
-  if [ "$(cat "$LINT_VENV/.bj-stamp" 2>/dev/null)" = "$stamp" ]; then
-    log "lint venv: reusing $LINT_VENV"
-    return 0
-  fi
-  log "lint venv: building $LINT_VENV"
-  rm -rf "$LINT_VENV"
-  "$BJ_PYTHON" -m venv "$LINT_VENV"
-  "$LINT_VENV/bin/pip" install --disable-pip-version-check --progress-bar off -r "$LINT_REQUIREMENTS" \
-    >"$BJ_CACHE/pip-lint.log" 2>&1 \
-    || { tail -n 30 "$BJ_CACHE/pip-lint.log" >&2; die "lint venv: pip install failed (full log: $BJ_CACHE/pip-lint.log)"; }
-  echo "$stamp" >"$LINT_VENV/.bj-stamp"
-}
-ensure_lint_venv() { locked _ensure_lint_venv; }
+ensure_lint_venv() { locked _ensure_pinned_venv lint "$LINT_VENV" "$LINT_REQUIREMENTS"; }
 
-# The fuzzer of the inbound endpoints (schemathesis, run by tests/test_inbound_fuzz.py) has a virtualenv of its
-# own, pinned by scripts/fuzz-requirements.txt and rebuilt when that file changes.
+# The fuzzer of the inbound endpoints (schemathesis, run by tests/test_inbound_fuzz.py), pinned by
+# scripts/fuzz-requirements.txt.
 FUZZ_REQUIREMENTS="$REPO_ROOT/scripts/fuzz-requirements.txt"
 FUZZ_VENV="${BJ_FUZZ_VENV:-$BJ_CACHE/venv-fuzz}"
-_ensure_fuzz_venv() {
-  local stamp
-  stamp="$({ cat "$FUZZ_REQUIREMENTS"; "$BJ_PYTHON" -V; } | sha256sum | cut -c1-16)"
-  if [ "$(cat "$FUZZ_VENV/.bj-stamp" 2>/dev/null)" = "$stamp" ]; then
-    log "fuzz venv: reusing $FUZZ_VENV"
-    return 0
-  fi
-  log "fuzz venv: building $FUZZ_VENV"
-  rm -rf "$FUZZ_VENV"
-  "$BJ_PYTHON" -m venv "$FUZZ_VENV"
-  "$FUZZ_VENV/bin/pip" install --disable-pip-version-check --progress-bar off -r "$FUZZ_REQUIREMENTS" \
-    >"$BJ_CACHE/pip-fuzz.log" 2>&1 \
-    || { tail -n 30 "$BJ_CACHE/pip-fuzz.log" >&2; die "fuzz venv: pip install failed (full log: $BJ_CACHE/pip-fuzz.log)"; }
-  echo "$stamp" >"$FUZZ_VENV/.bj-stamp"
-}
-ensure_fuzz_venv() { locked _ensure_fuzz_venv; }
+ensure_fuzz_venv() { locked _ensure_pinned_venv fuzz "$FUZZ_VENV" "$FUZZ_REQUIREMENTS"; }
 
 as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$BJ_PGPORT" "$@"; }
