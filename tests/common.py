@@ -165,8 +165,9 @@ def free_port_url(path='/'):
     return f"http://127.0.0.1:{port}{path}"
 
 
-class BjApiCase(TransactionCase):
-    """Base for BJ API tests: a fake API server and quick helpers to configure calls."""
+class LoopbackOnly:
+    """For test cases: the addon's guard of outgoing requests instead of Odoo's, which cannot read
+    (connect, read) timeouts."""
 
     @classmethod
     def _request_handler(cls, session, request, /, **kwargs):
@@ -174,6 +175,10 @@ class BjApiCase(TransactionCase):
         if urlsplit(request.url).hostname not in ('127.0.0.1', 'localhost'):
             raise BlockedRequest(f"Only loopback requests in tests (was {request.method} {request.url})")
         return _super_send(session, request, **kwargs)
+
+
+class BjApiCase(LoopbackOnly, TransactionCase):
+    """Base for BJ API tests: a fake API server and quick helpers to configure calls."""
 
     @classmethod
     def setUpClass(cls):

@@ -25,7 +25,7 @@ import odoo.tests.common
 from odoo.fields import Command
 from odoo.tests import HttpCase, tagged
 
-from .common import BjApiCase, FakeApi, Reply
+from .common import FakeApi, LoopbackOnly, Reply
 
 SCREENSHOT_MARKER = 'bj-screenshot:'
 SCREENSHOTS = (
@@ -107,7 +107,7 @@ class GuideBrowser(odoo.tests.common.ChromeBrowser):
 
 
 @tagged('post_install', '-at_install', 'bj_api_sync', 'bj_api_sync_screenshots')
-class TestGuideScreenshots(HttpCase):
+class TestGuideScreenshots(LoopbackOnly, HttpCase):
     """The guide's path, once in English and once in Ukrainian, over the records the guide shows."""
     browser_size = '1280x800'
 
@@ -118,7 +118,7 @@ class TestGuideScreenshots(HttpCase):
         if parts.hostname and parts.hostname.endswith('.example.com'):
             request = request.copy()  # the log keeps the URL the addon asked for
             request.url = urlunsplit(('http', f'127.0.0.1:{cls.api.server.server_port}', parts.path, parts.query, ''))
-        return BjApiCase._request_handler.__func__(cls, session, request, **kwargs)
+        return super()._request_handler(session, request, **kwargs)
 
     @classmethod
     def setUpClass(cls):

@@ -4,15 +4,13 @@ from urllib.parse import quote
 
 from odoo.tests import HttpCase, tagged
 
-from .common import BjApiCase, FakeApi, Reply
+from .common import FakeApi, LoopbackOnly, Reply
 
 TOUR_LOGIN, TOUR_PASSWORD = 'tour_user', 'tour-secret-pw'
 
 
 @tagged('post_install', '-at_install', 'bj_api_sync')
-class TestUiTour(HttpCase):
-    # Odoo's guard cannot read (connect, read) timeouts: the addon's test guard (loopback only) can.
-    _request_handler = classmethod(BjApiCase._request_handler.__func__)
+class TestUiTour(LoopbackOnly, HttpCase):
 
     @classmethod
     def setUpClass(cls):
