@@ -9,13 +9,12 @@ loses nothing: the jobs stay pending for the dispatcher cron (its interval is th
 In test mode the dispatcher runs in the committing thread, inside the test's transaction.
 """
 import logging
-import os
 import threading
-import time
 from typing import TYPE_CHECKING
 
 from odoo import modules
 
+from ..shared.worker import ProcessWorker
 from . import dispatcher
 
 if TYPE_CHECKING:
@@ -35,43 +34,23 @@ def dispatch_soon(registry: 'Registry') -> None:
     if modules.module.current_test:
         dispatcher.dispatch(registry, time_budget=TIME_BUDGET)
         return
-    _SENDER.wake(registry.db_name)
+    _SENDER.ask(registry.db_name)
 
 
-class _Sender:
-    """One thread per process runs the dispatcher for the databases whose commits asked for it."""
+class _Sender(ProcessWorker):
+    """Runs the dispatcher for the databases whose commits asked for it."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._asked = set()
-        self._event = threading.Event()
-        self._thread = None
-        self._pid = None
+    name = 'bj_api_sync.eager'
+    gather_seconds = GATHER_SECONDS
 
-    def wake(self, dbname):
-        with self._lock:
-            self._asked.add(dbname)
-            # A forked worker inherits no running thread: it starts its own.
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._run, name='bj_api_sync.eager', daemon=True)
-                self._thread.start()
-        self._event.set()
-
-    def _run(self):
-        while True:
-            self._event.wait()
-            time.sleep(GATHER_SECONDS)
-            self._event.clear()
-            with self._lock:
-                asked, self._asked = self._asked, set()
-            for dbname in sorted(asked):
-                threading.current_thread().dbname = dbname  # Odoo's log lines name the database
-                try:
-                    dispatcher.dispatch(modules.registry.Registry(dbname), time_budget=TIME_BUDGET)
-                except Exception:
-                    # The jobs stay pending: the dispatcher cron sends them.
-                    _logger.exception("BJ API: dispatching right after a commit failed")
+    def work(self, dbnames):
+        for dbname in dbnames:
+            threading.current_thread().dbname = dbname  # Odoo's log lines name the database
+            try:
+                dispatcher.dispatch(modules.registry.Registry(dbname), time_budget=TIME_BUDGET)
+            except Exception:
+                # The jobs stay pending: the dispatcher cron sends them.
+                _logger.exception("BJ API: dispatching right after a commit failed")
 
 
 _SENDER = _Sender()

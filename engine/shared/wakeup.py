@@ -9,7 +9,6 @@ together. Should the NOTIFY fail, the trigger row is still there: the cron runs 
 next poll.
 """
 import logging
-import threading
 from typing import TYPE_CHECKING
 
 import psycopg2
@@ -18,6 +17,8 @@ from psycopg2 import sql
 from odoo import sql_db
 
 from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
+
+from .worker import ProcessWorker
 
 if TYPE_CHECKING:
     from odoo.api import Environment
@@ -33,49 +34,33 @@ def trigger_now(env: 'Environment', xmlid: str) -> None:
         VALUES (%(cron)s, date_trunc('second', now() AT TIME ZONE 'UTC'), %(uid)s, now() AT TIME ZONE 'UTC',
                 %(uid)s, now() AT TIME ZONE 'UTC')""", {'cron': cron_id, 'uid': env.uid})
     dbname = env.cr.dbname
-    env.cr.postcommit.add(lambda: _NOTIFIER.notify(dbname))
+    env.cr.postcommit.add(lambda: _NOTIFIER.ask(dbname))
 
 
-class _Notifier:
-    """One thread per process sends ``NOTIFY cron_trigger, '<database>'`` for the databases asked."""
+class _Notifier(ProcessWorker):
+    """Sends ``NOTIFY cron_trigger, '<database>'`` for the databases asked, over a connection it keeps."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._asked = set()
-        self._event = threading.Event()
-        self._thread = None
+    name = 'bj_api_sync.wakeup'
+    _query = sql.SQL("SELECT {}('cron_trigger', %s)").format(sql.Identifier(ODOO_NOTIFY_FUNCTION))
 
-    def notify(self, dbname):
-        with self._lock:
-            self._asked.add(dbname)
-            # A forked worker inherits no running thread: it starts its own.
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name='bj_api_sync.wakeup', daemon=True)
-                self._thread.start()
-        self._event.set()
+    def started(self):
+        self._connection, self._failing = None, False
 
-    def _run(self):
-        connection, failing = None, False
-        query = sql.SQL("SELECT {}('cron_trigger', %s)").format(sql.Identifier(ODOO_NOTIFY_FUNCTION))
-        while True:
-            self._event.wait()
-            self._event.clear()
-            with self._lock:
-                asked, self._asked = self._asked, set()
-            try:
-                if connection is None or connection.closed:
-                    connection = psycopg2.connect(**sql_db.connection_info_for('postgres')[1])
-                    connection.autocommit = True
-                with connection.cursor() as cr:
-                    for dbname in sorted(asked):
-                        cr.execute(query, [dbname])
-                failing = False
-            except psycopg2.Error as error:
-                if not failing:  # once per failing streak: the trigger rows still get the crons run
-                    _logger.warning("BJ API: could not wake the cron workers now (%s); they run at their "
-                                    "next poll", error)
-                failing = True
-                connection = None
+    def work(self, dbnames):
+        try:
+            if self._connection is None or self._connection.closed:
+                self._connection = psycopg2.connect(**sql_db.connection_info_for('postgres')[1])
+                self._connection.autocommit = True
+            with self._connection.cursor() as cr:
+                for dbname in dbnames:
+                    cr.execute(self._query, [dbname])
+            self._failing = False
+        except psycopg2.Error as error:
+            if not self._failing:  # once per failing streak: the trigger rows still get the crons run
+                _logger.warning("BJ API: could not wake the cron workers now (%s); they run at their "
+                                "next poll", error)
+            self._failing = True
+            self._connection = None
 
 
 _NOTIFIER = _Notifier()
