@@ -76,6 +76,9 @@ class BjApiSyncJob(models.Model):
         # statistics know about a large batch of jobs just queued (else a claim can turn quadratic).
         create_index(self.env.cr, 'bj_api_sync_job_order_index', self._table, ['ordering_key', 'id'],
                      where="state IN ('pending', 'running')")
+        # Leases that expired: the oldest first, without walking the jobs sent lately (whose leases are later).
+        create_index(self.env.cr, 'bj_api_sync_job_lease_index', self._table, ['lease_until'],
+                     where="state = 'running'")
         # Which configs have due jobs: the first pending job of each, found without a scan.
         create_index(self.env.cr, 'bj_api_sync_job_config_due_index', self._table,
                      ['config_id', 'next_attempt_at', 'id'], where="state = 'pending'")

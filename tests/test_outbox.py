@@ -538,6 +538,19 @@ class TestOutboxOrderAndHolds(OutboxCase):
         self.assertEqual(self.keys()[2:], [first.idempotency_key, second.idempotency_key])
         self.assertEqual([received.json['name'] for received in self.api.received[2:]], ['V1', 'V2'])
 
+    def test_a_job_held_behind_a_later_one_goes_out_in_the_same_run(self):
+        # Two at a time: the first turn claims the first job of one record and the job of another, queued
+        # after its second; once the first is done, that second one, behind the last claimed, goes too.
+        partner, other = self.partner('A1'), self.partner('B')
+        first = self.queue(partner)
+        partner.name = 'A2'
+        second = self.queue(partner)
+        third = self.queue(other)
+        self.env['ir.config_parameter'].set_param('bj_api_sync.dispatch_concurrency', 2)
+        self.assertEqual(self.dispatch(), 3)
+        self.assertEqual(set(self.keys()[:2]), {first.idempotency_key, third.idempotency_key})
+        self.assertEqual(self.keys()[2], second.idempotency_key)
+
     def test_running_job_of_a_record_holds_the_next_one(self):
         partner = self.partner('Busy')
         first = self.queue(partner)

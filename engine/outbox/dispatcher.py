@@ -11,6 +11,12 @@
   the lease expires. Jobs of one record go out one at a time, in order.
 * Each claim respects the config's flow control and health (``engine/outbox/health.py``):
   rate limit, concurrency, ``Retry-After`` holds and the circuit breaker.
+* A run does not slow down while an old snapshot keeps the rows it changed from being cleaned up (Odoo
+  keeps its cron transaction open for the whole run; a backup or a long report does the same): the
+  versions of the jobs it claimed stay in the indexes, so each config's claims start after the last job
+  it claimed (a full claim, from the first due job, at most every SWEEP_EVERY seconds or when nothing
+  comes after), and the configs with due jobs are looked up again only when a claim comes up short, or
+  every SWEEP_EVERY seconds.
 * A turn costs a few statements whatever its number of deliveries: the claims return what the
   requests need, the log rows are one INSERT and the jobs' states one UPDATE. No savepoint guards
   each delivery: a turn in which one breaks is rolled back and done again, one delivery at a time
@@ -49,6 +55,9 @@ LEASE_MARGIN_SECONDS = 60
 DEFAULT_CONCURRENCY = 8
 GATHER = 0.005       # seconds a dispatcher waits for the other requests in flight once one came back
 MAX_SLOT_WAIT = 2.0  # seconds a dispatcher with nothing in flight waits for a rate-limit slot, not ending its run
+# Seconds between full claims of a config (from its first due job) and between lookups of the configs with
+# due jobs, while each claim gets all it asks for (see the module's docstring).
+SWEEP_EVERY = 1.0
 # Seconds after a run that sent something before the dispatcher looks once more: when a run ends, Odoo
 # deletes the cron's triggers written before it started, among them those of deliveries committed
 # after the run's last claim.
@@ -81,7 +90,8 @@ SELECT due.config_id, due.expired FROM (
 """
 
 # Up to %(limit)s jobs of one config, claimed for this worker: first those whose lease expired
-# (their worker is presumed dead), then due ones in the order they became due. A job waits for
+# (their worker is presumed dead), then due ones in the order they became due (after the last one this
+# run claimed, or from the first). A job waits for
 # earlier pending or running jobs of its record: it must be the first unfinished one of its key.
 # The candidates are locked in a CTE, run once: as a subquery of the UPDATE, the planner may run it
 # again for each row, and each run skips the rows the UPDATE already changed and locks the next ones.
@@ -107,16 +117,20 @@ UPDATE bj_api_sync_job AS job
        write_date = now() AT TIME ZONE 'UTC'
   FROM claimed, bj_api_sync_config AS config
  WHERE job.id = claimed.id AND config.id = job.config_id
-RETURNING job.id, job.res_ids, job.body, job.url_values, job.idempotency_key, job.attempts
+   AND config.active AND NOT COALESCE(config.queue_paused, FALSE)
+RETURNING job.id, job.res_ids, job.body, job.url_values, job.idempotency_key, job.attempts,
+          job.next_attempt_at
 """
-_CLAIMS = (
-    # Walks bj_api_sync_job_due_index (unfinished jobs only).
-    _CLAIM.format(claimable="candidate.state = %(running)s AND candidate.lease_until < now() AT TIME ZONE 'UTC'",
-                  order="candidate.next_attempt_at, candidate.id"),
-    # Walks bj_api_sync_job_config_due_index in order and stops at the limit.
-    _CLAIM.format(claimable="candidate.state = %(pending)s AND candidate.next_attempt_at <= now() AT TIME ZONE 'UTC'",
-                  order="candidate.next_attempt_at, candidate.id"),
-)
+_DUE = "candidate.state = %(pending)s AND candidate.next_attempt_at <= now() AT TIME ZONE 'UTC'"
+_ORDER = "candidate.next_attempt_at, candidate.id"
+# Finds the jobs whose lease expired through bj_api_sync_job_lease_index.
+_CLAIM_EXPIRED = _CLAIM.format(
+    claimable="candidate.state = %(running)s AND candidate.lease_until < now() AT TIME ZONE 'UTC'", order=_ORDER)
+# Walks bj_api_sync_job_config_due_index in order, from the first due job, and stops at the limit.
+_CLAIM_DUE = _CLAIM.format(claimable=_DUE, order=_ORDER)
+# The same, from after the last job claimed.
+_CLAIM_DUE_AFTER = _CLAIM.format(
+    claimable=_DUE + " AND (candidate.next_attempt_at, candidate.id) > (%(after_at)s, %(after_id)s)", order=_ORDER)
 
 # When the dispatcher must look again: the next retry, lease expiry, end of a hold or probe still ahead.
 _NEXT_DUE = """
@@ -250,6 +264,10 @@ class _Turn:
         self.concluded = False  # the last turn concluded deliveries (which may let others go)
         self.careful = False   # this turn is done again one delivery at a time
         self.sent = 0
+        self.due = None        # the configs with due jobs (config_id, any lease expired), to claim from in turn
+        self.due_read_at = 0.0  # time.monotonic() when they were read
+        self.claimed_up_to = {}  # config_id: (next_attempt_at, id) of the last due job this run claimed
+        self.swept_at = {}     # config_id: time.monotonic() of its last claim from its first due job
 
     def run(self, finished, in_flight, claiming):
         """Conclude ``finished`` (flight, attempt) pairs, with ``in_flight`` others still out; when
@@ -287,7 +305,7 @@ class _Turn:
         now = _now(cr)
         self._record(outbounds, settled, now)
         free = self.concurrency - in_flight - len(again)
-        due = self._due(cr, claiming and (self.look or finished), free)
+        due = self._due(claiming and (self.look or finished), free)
         healths, locked = self._load_health(cr, settled, due, now)
         pauses = _learn(healths, locked, settled, now)
         freed = collections.Counter(flight.config_id for flight, _verdict in settled)
@@ -295,6 +313,8 @@ class _Turn:
         ready, refused = self._finish(outbounds, again + claimed, now)
         pauses.update(self._learn_late(cr, healths, locked, refused, now))
         self._save_health(env, healths, locked, pauses)
+        if pauses:
+            self.due = None  # read again, without the configs paused
         return settled, claimed, ready, refused, renewed
 
     def _each(self, outbounds, flight, work):
@@ -318,13 +338,16 @@ class _Turn:
                                     for flight, verdict in settled], now)
         outbounds.env.flush_all()
 
-    @staticmethod
-    def _due(cr, looking, free):
-        """The configs with due jobs, in the order their first job became due (when claiming at all)."""
+    def _due(self, looking, free):
+        """The configs with due jobs (when claiming at all): read in the order their first job became due,
+        then each one that got all it asked for goes last (see _claim), until they are read again."""
         if not looking or free <= 0:
             return []
-        cr.execute(_DUE_CONFIGS, jobs.CLAIM_STATES)
-        return cr.fetchall()
+        if self.due is None or time.monotonic() - self.due_read_at >= SWEEP_EVERY:
+            cr = self.env.cr
+            cr.execute(_DUE_CONFIGS, jobs.CLAIM_STATES)
+            self.due, self.due_read_at = cr.fetchall(), time.monotonic()
+        return list(self.due)
 
     @staticmethod
     def _load_health(cr, settled, due, now):
@@ -397,12 +420,8 @@ class _Turn:
                     self.look_in = min(self.look_in or MAX_SLOT_WAIT, max(wait, 0.01))
                 continue
             slot_waits = state.reserve(allowed, now)
-            claimed = []
-            for claim in _CLAIMS[0 if expired else 1:]:
-                if len(claimed) < allowed:
-                    cr.execute(claim, {**jobs.CLAIM_STATES, 'margin': LEASE_MARGIN_SECONDS, 'config_id': config_id,
-                                       'limit': allowed - len(claimed), 'slot_wait': slot_waits[-1]})
-                    claimed += sorted(cr.fetchall())
+            claimed = self._claim_jobs(cr, config_id, expired, allowed, slot_waits[-1])
+            self._rotate(config_id, expired, len(claimed) == allowed)
             if state.rate_limit and len(claimed) < allowed:
                 # Fewer jobs than slots reserved: give the unused slots back.
                 state.next_slot_at -= datetime.timedelta(seconds=(allowed - len(claimed)) / state.rate_limit)
@@ -416,9 +435,45 @@ class _Turn:
         return flights
 
 
+    def _claim_jobs(self, cr, config_id, expired, allowed, slot_wait):
+        """Claim up to ``allowed`` jobs of a config: those whose lease expired if ``expired``, then due ones
+        after the last this run claimed, then, if still short, from the first due one. A job held back by
+        an earlier one of its record, or committed late, may come before the last claimed: every
+        SWEEP_EVERY seconds, a claim starts from the first due one."""
+        claims = [(_CLAIM_EXPIRED, {})] if expired else []
+        after = self.claimed_up_to.get(config_id)
+        if after and time.monotonic() - self.swept_at.get(config_id, 0.0) < SWEEP_EVERY:
+            claims.append((_CLAIM_DUE_AFTER, {'after_at': after[0], 'after_id': after[1]}))
+        claims.append((_CLAIM_DUE, {}))
+        claimed = []
+        for query, params in claims:
+            if len(claimed) >= allowed:
+                break
+            if query is _CLAIM_DUE:
+                self.swept_at[config_id] = time.monotonic()
+            cr.execute(query, {**jobs.CLAIM_STATES, **params, 'margin': LEASE_MARGIN_SECONDS, 'config_id': config_id,
+                               'limit': allowed - len(claimed), 'slot_wait': slot_wait})
+            claimed += sorted(cr.fetchall())
+        due = [(row[6], row[0]) for row in claimed if row[6] is not None]
+        if due:
+            self.claimed_up_to[config_id] = max(due + ([after] if after else []))
+        return claimed
+
+    def _rotate(self, config_id, expired, satisfied):
+        """A config that got all it asked for goes last, so that the others with due jobs get their turn;
+        one that came up short may have none left: the configs are read again at the next turn."""
+        if self.due is None:
+            return
+        if not satisfied:
+            self.due = None
+            return
+        self.due.remove((config_id, expired))
+        self.due.append((config_id, False))
+
+
 def _claimed_flight(row, config_id, slot_wait, claimed_at):
     """A flight from a claimed job's row (the claim's RETURNING)."""
-    job_id, res_ids, body, values, key, attempts = row
+    job_id, res_ids, body, values, key, attempts, _next_attempt_at = row
     item = Planned([int(record_id) for record_id in (res_ids or '').split(',') if record_id],
                    body=json.loads(body) if body else None, url_values=json.loads(values) if values else {})
     return _Flight(job_id, config_id, slot_wait, claimed_at, item=item, key=key, number=attempts)

@@ -151,9 +151,11 @@ SELECT config.id, COALESCE(config.rate_limit, 0), COALESCE(config.max_concurrenc
                 WHERE probe.id = health.probe_job_id AND probe.state = %(running)s
                   AND probe.lease_until >= now() AT TIME ZONE 'UTC'),
        health.held_until, health.next_slot_at,
-       (SELECT COUNT(*) FROM bj_api_sync_job AS job
-         WHERE job.config_id = config.id AND job.state = %(running)s
-           AND job.lease_until >= now() AT TIME ZONE 'UTC')
+       -- Counted only where a limit needs it: the count walks the versions of every job sent lately.
+       CASE WHEN COALESCE(config.max_concurrency, 0) > 0 THEN
+           (SELECT COUNT(*) FROM bj_api_sync_job AS job
+             WHERE job.config_id = config.id AND job.state = %(running)s
+               AND job.lease_until >= now() AT TIME ZONE 'UTC') ELSE 0 END
   FROM bj_api_sync_config AS config
   JOIN bj_api_sync_health AS health ON health.config_id = config.id
  WHERE config.id IN %(config_ids)s
