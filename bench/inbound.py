@@ -31,7 +31,6 @@ import concurrent.futures
 import contextlib
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ import urllib.parse
 
 import fixtures
 import requests
-from common import environment, odoo_server, print_table, progress, registry, spread, summary
+from common import environment, odoo_server, percentile, print_table, progress, registry, spread, summary
 
 PORT = int(os.environ.get('BJ_BENCH_INBOUND_PORT', '18091'))
 BASE_URL = f'http://127.0.0.1:{PORT}'
@@ -263,8 +262,8 @@ def report(results, args):
 
 
 def _percentiles(runs):
-    cuts = statistics.quantiles([latency for run in runs for latency in run['latencies']], n=100)
-    return f"{cuts[49] * 1000:.1f} / {cuts[94] * 1000:.1f}"
+    latencies = [latency for run in runs for latency in run['latencies']]
+    return f"{percentile(latencies, 50) * 1000:.1f} / {percentile(latencies, 95) * 1000:.1f}"
 
 
 def server_problems(log_path):
