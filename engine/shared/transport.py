@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.hooks import dispatch_hook
 from urllib3.exceptions import InsecureRequestWarning, InvalidHeader
 from urllib3.util.retry import Retry
 
@@ -112,7 +111,8 @@ def send(request: requests.PreparedRequest, timeout: float | tuple[float, float]
     started = time.monotonic()
     verify = True if tls is None else tls.verify
     try:
-        response = _exchange(session(tls), request, timeout, _environment_settings(origin(request.url), verify))
+        response = session(tls).send(request, timeout=timeout, allow_redirects=False,
+                                     **_environment_settings(origin(request.url), verify))
     except requests.RequestException as error:
         return Attempt(duration_ms=_elapsed_ms(started), error=network_error(error, request.url, timeout),
                        retryable=isinstance(error, RETRYABLE_ERRORS))
@@ -132,16 +132,6 @@ def send(request: requests.PreparedRequest, timeout: float | tuple[float, float]
     elif not attempt.ok:
         attempt.error = f"HTTP {response.status_code}: {response.text.strip()[:500]}"
     return attempt
-
-
-def _exchange(pooled, request, timeout, settings):
-    """What ``Session.send(request, allow_redirects=False)`` does for a request of ours, without what it
-    has nothing to do for (redirects, cookies, which the pool refuses) and costs a tenth of an attempt's CPU:
-    the adapter sends, the request's response hooks run, the whole body is read."""
-    response = pooled.get_adapter(request.url).send(request, timeout=timeout, **settings)
-    response = dispatch_hook('response', request.hooks, response)
-    response.content  # noqa: B018 - read while the connection is ours  # pylint: disable=pointless-statement
-    return response
 
 
 @functools.lru_cache(maxsize=256)
