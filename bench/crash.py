@@ -32,11 +32,13 @@ def wait_for(condition, what):
     return time.monotonic() - started
 
 
-def start_worker(db, reg, log_path, sink):
-    """An Odoo server with one cron worker, woken until it delivers (a wake-up sent while
-    no server listened is not replayed: Odoo's cron thread would wait for its next poll)."""
+def start_worker(db, reg, log_path, sink, workers):
+    """An Odoo server with one cron worker, added to ``workers`` at once (it may reach the request to
+    be killed before it is seen delivering), woken until it delivers (a wake-up sent while no server
+    listened is not replayed: Odoo's cron thread would wait for its next poll)."""
     worker = odoo_server(db, '--max-cron-threads=1', '--http-interface=127.0.0.1', f'--http-port={PORT}',
                          log_path=log_path)
+    workers.append(worker)
     started, before = time.monotonic(), sink.requests
     for _attempt in range(30):
         time.sleep(1)
@@ -45,7 +47,6 @@ def start_worker(db, reg, log_path, sink):
         with reg.cursor() as cr:
             environment(cr).ref('bj_api_sync.ir_cron_dispatch_jobs')._trigger()
     print(f"worker {worker.pid} delivering after {time.monotonic() - started:.1f} s")
-    return worker
 
 
 def job_states(reg, config_id):
@@ -83,8 +84,8 @@ def main(db):
     print(f"queued {len(expected)} deliveries to {sink.url}")
 
     log_dir = tempfile.mkdtemp(prefix='bj-crash-')
-    workers.append(start_worker(db, reg, os.path.join(log_dir, 'worker-1.log'), sink))
     started = time.monotonic()
+    start_worker(db, reg, os.path.join(log_dir, 'worker-1.log'), sink, workers)
     workers[-1].wait()
     killed_after = time.monotonic() - started
     at_kill = sink.requests
@@ -92,7 +93,7 @@ def main(db):
     print(f"SIGKILL {killed_after:.2f} s after start, during request {KILL_AT}: "
           f"{at_kill} requests received, jobs {states_at_kill}")
 
-    workers.append(start_worker(db, reg, os.path.join(log_dir, 'worker-2.log'), sink))
+    start_worker(db, reg, os.path.join(log_dir, 'worker-2.log'), sink, workers)
     try:
         recovery = wait_for(lambda: job_states(reg, config_id).get('done', 0) == JOBS, "every job done")
     finally:
