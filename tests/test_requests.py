@@ -58,6 +58,16 @@ class TestRequests(BjApiCase):
         self.assertEqual(self.logs(config).mapped('status'), ['retry', 'retry', 'success'])
         self.assertEqual(self.logs(config).mapped('attempt'), [1, 2, 3])
 
+    def test_a_host_beyond_loopback_meets_the_guard_of_outgoing_requests(self):
+        """Every attempt goes through requests.Session.send, where Odoo's test framework (and any
+        integrator's patch) guards outgoing requests."""
+        partner = self.env['res.partner'].create({'name': 'T'})
+        config = self.make_config(lines=[('name', 'name')], max_retries=0)
+        config.url = 'http://api.example.com/items'
+        result = config._make_outbound_http_request(partner, config.id)
+        self.assertFalse(result['success'])
+        self.assertIn('Only loopback requests in tests', result['errors'][0])
+
 
 @tagged('post_install', '-at_install', 'bj_api_sync')
 class TestEntryPoint(BjApiCase):
@@ -189,16 +199,6 @@ class TestTimeoutOverride(BjApiCase):
             config._make_outbound_http_request(partner, config.id, timeout=(2, 7))
             config._make_outbound_http_request(partner, config.id, timeout=[3, 9.5])
         self.assertEqual(seen, [(4, 20), (4, 60.0), (2.0, 7.0), (3.0, 9.5)])
-
-    def test_a_host_beyond_loopback_meets_the_guard_of_outgoing_requests(self):
-        """Every attempt goes through requests.Session.send, where Odoo's test framework (and any
-        integrator's patch) guards outgoing requests."""
-        partner = self.env['res.partner'].create({'name': 'T'})
-        config = self.make_config(lines=[('name', 'name')], max_retries=0)
-        config.url = 'http://api.example.com/items'
-        result = config._make_outbound_http_request(partner, config.id)
-        self.assertFalse(result['success'])
-        self.assertIn('Only loopback requests in tests', result['errors'][0])
 
     def test_read_timeout_number(self):
         partner = self.env['res.partner'].create({'name': 'T'})
