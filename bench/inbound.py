@@ -17,7 +17,9 @@ The batch is measured in records per second (B batches per measurement, the clie
 compared with JSON-RPC's and with single POSTs' records per second (a POST creates one).
 
 C client threads, each with its own requests.Session, send N requests per measurement after a warm-up;
-each of the R runs measures both sides of both operations, the side going first alternating. Shown:
+each of the R runs measures both sides of both operations, taking turns by blocks of 100 requests (all
+B batches) in the order ABBA, the side going first alternating between runs, so that background work
+(autovacuum after the creates) and a slower minute of the machine fall on both sides. Shown:
 requests per second as median (min–max) of the runs, the inbound/JSON-RPC ratio of each run, latency
 percentiles over all runs, and failed answers (inbound: not 200/201; JSON-RPC: an "error" key), then
 the warnings and errors of the server log. Every inbound request also writes one bj.api.log row,
@@ -44,6 +46,7 @@ PORT = int(os.environ.get('BJ_BENCH_INBOUND_PORT', '18091'))
 BASE_URL = f'http://127.0.0.1:{PORT}'
 NEW_PREFIX = 'bench-inbound:new:'    # res.partner.ref of the people the create runs make
 WARM_UP = 100                        # requests of each kind before measuring
+BLOCK = 100                          # requests of one side before the other side's turn
 START_TIMEOUT = 120                  # seconds for the server to answer
 REQUEST_TIMEOUT = 60
 BATCH = 1000                         # records of one batch
@@ -186,19 +189,41 @@ def compare(calls, args):
     sends = calls.sends()
     stamp = int(time.time())  # refs stay unique across reruns
     counts = {'read': args.requests, 'create': args.requests, 'batch': args.batches}
+    blocks = {'read': BLOCK, 'create': BLOCK, 'batch': args.batches}
     for (operation, side), call in sends.items():
         progress(f"warming up: {operation}, {side}")
         measure(call, f'{stamp}-warm-{side}', WARM_UP if operation != 'batch' else 1, args.clients)
     results = {pair: [] for pair in sends}
     for run in range(args.runs):
         for operation in OPERATIONS:
-            for side in SIDES if run % 2 == 0 else SIDES[::-1]:
-                result = measure(sends[operation, side], f'{stamp}-{run}-{operation}-{side}', counts[operation],
-                                 args.clients)
+            both = measure_sides({side: sends[operation, side] for side in SIDES}, f'{stamp}-{run}-{operation}',
+                                 counts[operation], blocks[operation], args.clients, first=run % 2)
+            for side, result in both.items():
                 results[operation, side].append(result)
-                progress(f"run {run + 1}/{args.runs}, {operation}, {side}: {result['per_second']:,.0f} req/s, "
-                         f"{len(result['failures'])} failed")
+            progress(f"run {run + 1}/{args.runs}, {operation}: " + ', '.join(
+                f"{side} {result['per_second']:,.0f} req/s, {len(result['failures'])} failed"
+                for side, result in both.items()))
     return results
+
+
+def measure_sides(calls, label, count, block, clients, first=0):
+    """``count`` calls of each side ({side: call}), the sides taking turns by blocks of ``block`` calls
+    in the order ABBA (``first``: which side starts), so that what the machine does meanwhile
+    (autovacuum after the creates, a slower minute) falls on both: {side: measure() of its blocks}."""
+    sides = list(calls)
+    if first:
+        sides.reverse()
+    totals = {side: {'seconds': 0.0, 'latencies': [], 'failures': []} for side in sides}
+    for number, start in enumerate(range(0, count, block)):
+        size = min(block, count - start)
+        for side in sides if number % 2 == 0 else sides[::-1]:
+            result = measure(calls[side], f'{label}-{side}-{start}', size, clients)
+            total = totals[side]
+            total['seconds'] += size / result['per_second']
+            total['latencies'] += result['latencies']
+            total['failures'] += result['failures']
+    return {side: {'per_second': count / total['seconds'], 'latencies': total['latencies'],
+                   'failures': total['failures']} for side, total in totals.items()}
 
 
 def measure(call, label, count, clients):
