@@ -12,6 +12,7 @@ from . import bj_api_sync_config_remote
 from . import bj_api_sync_config_inbound
 from . import bj_api_sync_config_echo
 from . import bj_api_sync_idempotency
+from . import bj_api_sync_identifier_claim
 from . import bj_api_sync_link
 from . import bj_api_sync_response_line
 from . import bj_api_sync_config_line

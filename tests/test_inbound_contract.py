@@ -1,6 +1,6 @@
 """The inbound contract (docs/reference.md, "Inbound endpoints"): every answer is what the endpoint's OpenAPI
 document says, validated with jsonschema_rs (scripts/test-requirements.txt); what a client gets wrong is a 4xx
-JSON answer and no ERROR line in the server log; the batch upsert; requests with one Idempotency-Key at once."""
+JSON answer and no ERROR line in the server log; the batch upsert; requests with one Idempotency-Key, or one identifier, at once."""
 import json
 import logging
 import threading
@@ -12,12 +12,14 @@ from werkzeug.datastructures import Headers, MultiDict
 from odoo import SUPERUSER_ID, api
 from odoo.fields import Command
 from odoo.modules.registry import Registry
+from odoo.service.model import MAX_TRIES_ON_CONCURRENCY_FAILURE, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tests import TransactionCase, tagged
 
 from ..compat import USER_GROUPS
 from ..engine.inbound import front_door as inbound
 from ..engine.inbound import openapi
 from ..engine.inbound.reverse import IDENTIFIER_PATTERN
+from ..models.bj_api_sync_identifier_claim import claim_key
 from .test_inbound import InboundCase
 
 ITEM = '/partners/{id}'
@@ -354,8 +356,8 @@ class TestInboundLanguage(ContractCase):
 
 @tagged('post_install', '-at_install', 'bj_api_sync')
 class TestInboundIdempotencyConcurrency(TransactionCase):
-    """POSTs with the same Idempotency-Key at the same moment, on committed data: each waits for the one
-    before it and gets its answer; one record per key; no ERROR in the log (none fails to serialize)."""
+    """POSTs with the same Idempotency-Key, or the same identifier, at the same moment, on committed data:
+    one record each, and no ERROR in the log."""
 
     KEYS, PER_KEY = 3, 4
 
@@ -369,7 +371,8 @@ class TestInboundIdempotencyConcurrency(TransactionCase):
             config = env['bj.api.sync.config'].create({
                 'name': 'Concurrency endpoint (removed after the test)', 'request_type': 'in',
                 'endpoint': 'bj-inbound-concurrency', 'model_id': env['ir.model']._get('res.partner').id,
-                'http_method_ids': [Command.set(env.ref('bj_api_sync.http_method_post').ids)],
+                'http_method_ids': [Command.set([env.ref('bj_api_sync.http_method_post').id,
+                                                 env.ref('bj_api_sync.http_method_put').id])],
                 'inbound_user_id': user.id,
                 'line_ids': [Command.create({'api_key': 'ref', 'field_path': 'ref', 'is_identifier': True}),
                              Command.create({'api_key': 'name', 'field_path': 'name'})]})
@@ -386,29 +389,43 @@ class TestInboundIdempotencyConcurrency(TransactionCase):
             user.unlink()
             partner.unlink()
 
-    def post(self, key):
+    def post(self, key, idempotent=True):
         body = json.dumps({'ref': f'CONC-{key}', 'name': f'Concurrent {key}'}).encode()
+        headers = {'Content-Type': 'application/json', **({'Idempotency-Key': key} if idempotent else {})}
+        return self.send('POST', body, headers)
+
+    def put_batch(self, keys):
+        body = json.dumps([{'ref': f'CONC-{key}', 'name': f'Concurrent {key}'} for key in keys]).encode()
+        return self.send('PUT', body, {'Content-Type': 'application/json'})
+
+    def send(self, method, body, headers):
         incoming = inbound.Incoming(
-            method='POST', path='/bj_api_sync/v1/bj-inbound-concurrency', query_string='', args=MultiDict(),
-            headers=Headers({'Idempotency-Key': key, 'Content-Type': 'application/json'}), mimetype='application/json',
-            client='127.0.0.1', read=lambda size: body)
-        with self.registry.cursor() as cr:
-            answer = inbound.serve(api.Environment(cr, SUPERUSER_ID, {}), 'bj-inbound-concurrency', None, incoming)
-        return answer
+            method=method, path='/bj_api_sync/v1/bj-inbound-concurrency', query_string='', args=MultiDict(),
+            headers=Headers(headers), mimetype='application/json', client='127.0.0.1', read=lambda size: body)
+        # As Odoo's HTTP layer does: a request that fails to serialize is run again, on a fresh snapshot.
+        for tries in range(1, MAX_TRIES_ON_CONCURRENCY_FAILURE + 1):
+            with self.registry.cursor() as cr:
+                try:
+                    return inbound.serve(api.Environment(cr, SUPERUSER_ID, {}), 'bj-inbound-concurrency', None,
+                                         incoming, last_try=tries == MAX_TRIES_ON_CONCURRENCY_FAILURE)
+                except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                    cr.rollback()
+        raise AssertionError("unreachable: the last try answers")
 
-    def test_one_record_per_key_and_the_same_answer_to_all(self):
-        barrier = threading.Barrier(self.KEYS * self.PER_KEY)
-        answers, errors = [], []
+    def at_once(self, calls):
+        """Run ``calls`` (functions of no argument) in threads released together, on committed data, with
+        no ERROR logged: their results, in the order of ``calls``."""
+        barrier = threading.Barrier(len(calls))
+        results, errors = [None] * len(calls), []
 
-        def client(key):
+        def client(index):
             try:
                 barrier.wait(timeout=30)
-                answers.append((key, self.post(key)))
-            except Exception as error:  # noqa: BLE001 - reported by the test below
+                results[index] = calls[index]()
+            except Exception as error:  # noqa: BLE001 - reported below
                 errors.append(error)
 
-        threads = [threading.Thread(target=client, args=(f'key-{number % self.KEYS}',))
-                   for number in range(self.KEYS * self.PER_KEY)]
+        threads = [threading.Thread(target=client, args=(index,)) for index in range(len(calls))]
         # The test runner holds the registries' lock while tests run; an HTTP worker would not.
         with patch.object(Registry, '_lock', threading.RLock()), self.assertNoLogs(level='ERROR'):
             for thread in threads:
@@ -417,12 +434,52 @@ class TestInboundIdempotencyConcurrency(TransactionCase):
                 thread.join(timeout=120)
         self.assertFalse(any(thread.is_alive() for thread in threads))
         self.assertEqual(errors, [])
-        self.assertEqual({answer.status for _key, answer in answers}, {201})
-        for number in range(self.KEYS):
-            key = f'key-{number}'
-            bodies = {json.dumps(answer.body, sort_keys=True) for answered, answer in answers if answered == key}
-            self.assertEqual(len(bodies), 1, f"one answer for {key}")
-        with self.registry.cursor() as cr:
-            cr.execute("SELECT ref, COUNT(*) FROM res_partner WHERE ref LIKE 'CONC-%%' GROUP BY ref")
-            self.assertEqual(dict(cr.fetchall()), {f'CONC-key-{number}': 1 for number in range(self.KEYS)})
+        return results
 
+    def partners_by_ref(self, pattern):
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT ref, COUNT(*) FROM res_partner WHERE ref LIKE %s GROUP BY ref", [pattern])
+            return dict(cr.fetchall())
+
+    def test_one_record_per_key_and_the_same_answer_to_all(self):
+        keys = [f'key-{number % self.KEYS}' for number in range(self.KEYS * self.PER_KEY)]
+        answers = self.at_once([lambda key=key: self.post(key) for key in keys])
+        self.assertEqual({answer.status for answer in answers}, {201})
+        for number in range(self.KEYS):
+            bodies = {json.dumps(answer.body, sort_keys=True)
+                      for key, answer in zip(keys, answers, strict=True) if key == f'key-{number}'}
+            self.assertEqual(len(bodies), 1, f"one answer for key-{number}")
+        self.assertEqual(self.partners_by_ref('CONC-key-%'), {f'CONC-key-{number}': 1 for number in range(self.KEYS)})
+
+    def test_one_record_per_identifier_without_a_key(self):
+        """POSTs giving the same identifier at the same moment, without an Idempotency-Key: one creates,
+        the others wait for it, run again and are refused (409); one record per identifier."""
+        keys = [f'ident-{number % self.KEYS}' for number in range(self.KEYS * self.PER_KEY)]
+        answers = self.at_once([lambda key=key: self.post(key, idempotent=False) for key in keys])
+        for number in range(self.KEYS):
+            statuses = sorted(answer.status for key, answer in zip(keys, answers, strict=True)
+                              if key == f'ident-{number}')
+            self.assertEqual(statuses, [201] + [409] * (self.PER_KEY - 1), f"ident-{number}")
+        self.assertEqual(self.partners_by_ref('CONC-ident-%'),
+                         {f'CONC-ident-{number}': 1 for number in range(self.KEYS)})
+
+    def test_one_record_per_identifier_in_batches_at_once(self):
+        """Batches upserting the same identifiers at the same moment, in different orders: each identifier
+        is created once and updated by the others."""
+        keys = [f'batch-{number}' for number in range(self.KEYS)]
+        answers = self.at_once([lambda number=number: self.put_batch(keys[number % self.KEYS:] + keys[:number % self.KEYS])
+                                for number in range(self.PER_KEY)])
+        self.assertEqual([answer.status for answer in answers], [200] * self.PER_KEY)
+        self.assertEqual(sum(answer.body['created'] for answer in answers), self.KEYS)
+        self.assertEqual(sum(answer.body['refused'] for answer in answers), 0)
+        self.assertEqual(self.partners_by_ref('CONC-batch-%'), {f'CONC-{key}': 1 for key in keys})
+
+    def test_claims_older_than_a_day_are_removed(self):
+        Claim = self.env['bj.api.sync.identifier.claim']
+        self.assertFalse(Claim.claim('res.partner', 'ref', ['CLAIM-OLD', 'CLAIM-NEW']))
+        old, new = (claim_key('res.partner', 'ref', ident) for ident in ('CLAIM-OLD', 'CLAIM-NEW'))
+        self.env.cr.execute("UPDATE bj_api_sync_identifier_claim SET claimed_at = claimed_at - interval '25 hours' "
+                            "WHERE key = %s", [old])
+        Claim.invalidate_model()
+        Claim._gc_old_claims()
+        self.assertEqual(Claim.search([('key', 'in', [old, new])]).mapped('key'), [new])

@@ -18,8 +18,12 @@ which runs the request again on a fresh snapshot, except on its last try, answer
 
 What the client gets wrong is checked before the database is asked (``reverse.py``); what only the
 database can refuse (a constraint the values break) is answered 400, or 409 for a record still in use,
-and Odoo's "bad query" line for it is logged at INFO, not ERROR: the server log's errors are the
-server's.
+and Odoo's "bad query" line for it is logged at INFO, not ERROR, as is the line of a concurrency
+failure, which Odoo answers by running the request again: the server log's errors are the server's.
+
+An identifier a request gives (a create, a new identifier) is claimed in the same query that checks it
+is free (``bj.api.sync.identifier.claim``): a request giving it at the same moment waits for the first,
+then runs again and is refused (409), one record per identifier.
 """
 import contextlib
 import dataclasses
@@ -148,9 +152,11 @@ def error_body(status, message, line_id=None):
     return {'error': str(message), 'status_code': status, 'line_id': line_id}
 
 
-class _QuietClientMistakes(logging.Filter):
+class _QuietAnsweredErrors(logging.Filter):
     """Lowers Odoo's "bad query" ERROR line to INFO for an integrity error raised while an inbound request
-    does its work in this thread: the values broke a constraint, which the client is answered."""
+    does its work in this thread: the values broke a constraint, which the client is answered; and for a
+    concurrency failure (requests writing the same records at once), for which Odoo runs the request
+    again, or the client is answered 503 on the last try."""
 
     def __init__(self):
         super().__init__()
@@ -158,7 +164,7 @@ class _QuietClientMistakes(logging.Filter):
 
     def filter(self, record):
         if getattr(self.local, 'active', False) and record.levelno == logging.ERROR and \
-                isinstance(record.args, tuple) and any(isinstance(arg, psycopg2.IntegrityError) for arg in record.args):
+                isinstance(record.args, tuple) and any(isinstance(arg, _ANSWERED) for arg in record.args):
             record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
         return True
 
@@ -171,7 +177,8 @@ class _QuietClientMistakes(logging.Filter):
             self.local.active = False
 
 
-_QUIET = _QuietClientMistakes()
+_ANSWERED = (psycopg2.IntegrityError, *PG_CONCURRENCY_EXCEPTIONS_TO_RETRY)
+_QUIET = _QuietAnsweredErrors()
 logging.getLogger('odoo.sql_db').addFilter(_QUIET)
 
 
@@ -473,7 +480,7 @@ class _Work:
             seen.add(ident)
             pending.append((index, item, values, ident))
         existing = self._existing(seen)
-        creates = []
+        creates, updates = [], []
         for index, item, values, ident in pending:
             record = existing.get(ident)
             if record is None:
@@ -481,7 +488,15 @@ class _Work:
             elif not record:
                 results[index] = _refused(*self._taken(ident))
             else:
-                results[index] = self._item(lambda record=record, item=item: self._upsert_update(record, item))
+                updates.append((record.id, index, record, item))
+        # In the order of the records, whatever the body's: batches updating the same records at once wait
+        # for each other instead of deadlocking.
+        for _record_id, index, record, item in sorted(updates, key=lambda update: update[:2]):
+            results[index] = self._item(lambda record=record, item=item: self._upsert_update(record, item))
+        if creates:
+            # A batch creating one of these at the same moment makes this one wait, then run again.
+            self._claim([ident for _index, values in creates
+                         if (ident := self.reverse.identifier_value(values)) is not None])
         self._batch_create(creates, results)
         written = self.model.browse([result.pop('id') for result in results if 'id' in result])
         bodies = iter(self.mapping.build(record) for record in written)
@@ -552,13 +567,23 @@ class _Work:
     def _check_identifier_free(self, values, record=None):
         """409 if the identifier ``values`` give is another record's, whoever may see it: an identifier is
         unique as a database key is (the answer tells nothing more of that record). Without record rules
-        this is one plain query, where the user's rules would cost more than the create itself."""
+        this is one plain query, where the user's rules would cost more than the create itself; the same
+        query claims the identifier, so that a request giving it at the same moment waits, then is run
+        again and refused."""
+        field = self.reverse.identifier.field if self.reverse.identifier else None
         ident = self.reverse.identifier_value(values)
-        if ident is None or (record is not None and _field_value(record, self.reverse.identifier.field) == ident):
+        if ident is None or (record is not None and _field_value(record, field) == ident):
             return
         others = [('id', '!=', record.id)] if record is not None else []
-        if self.model.sudo().search_count([(self.reverse.identifier.field, '=', ident), *others], limit=1):
+        taken = self.model.sudo()._search([(field, '=', ident), *others], limit=1)
+        if self._claim([ident], taken.select()):
             raise Refusal(*self._taken(ident))
+
+    def _claim(self, idents, taken=None):
+        """Claim ``idents`` until the request ends (see bj.api.sync.identifier.claim); with ``taken`` (a
+        query), whether it finds a record."""
+        return self.env['bj.api.sync.identifier.claim'].sudo().claim(
+            self.model._name, self.reverse.identifier.field, idents, taken)
 
     def _taken(self, ident):
         return 409, self.env._("A record with %(key)s %(value)s already exists.", key=self.reverse.identifier.name,
