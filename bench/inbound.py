@@ -219,7 +219,7 @@ def measure_sides(calls, label, count, block, clients, first=0):
         for side in sides if number % 2 == 0 else sides[::-1]:
             result = measure(calls[side], f'{label}-{side}-{start}', size, clients)
             total = totals[side]
-            total['seconds'] += size / result['per_second']
+            total['seconds'] += result['seconds']
             total['latencies'] += result['latencies']
             total['failures'] += result['failures']
     return {side: {'per_second': count / total['seconds'], 'latencies': total['latencies'],
@@ -227,8 +227,8 @@ def measure_sides(calls, label, count, block, clients, first=0):
 
 
 def measure(call, label, count, clients):
-    """``count`` calls by ``clients`` threads, each with its own session: requests per second,
-    latencies (s) and failures."""
+    """``count`` calls by ``clients`` threads, each with its own session: requests per second, the
+    seconds they took, latencies (s) and failures."""
     def client(number):
         latencies, failures = [], []
         with requests.Session() as session:
@@ -247,7 +247,7 @@ def measure(call, label, count, clients):
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(client, range(clients)))
     seconds = time.perf_counter() - started
-    return {'per_second': count / seconds,
+    return {'per_second': count / seconds, 'seconds': seconds,
             'latencies': [latency for latencies, _failures in results for latency in latencies],
             'failures': [failure for _latencies, failures in results for failure in failures]}
 

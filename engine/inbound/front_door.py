@@ -480,11 +480,12 @@ class _Work:
             seen.add(ident)
             pending.append((index, item, values, ident))
         existing = self._existing(seen)
-        creates, updates = [], []
+        creates, updates, new_idents = [], [], []
         for index, item, values, ident in pending:
             record = existing.get(ident)
             if record is None:
                 creates.append((index, values))
+                new_idents.append(ident)
             elif not record:
                 results[index] = _refused(*self._taken(ident))
             else:
@@ -495,8 +496,7 @@ class _Work:
             results[index] = self._item(lambda record=record, item=item: self._upsert_update(record, item))
         if creates:
             # A batch creating one of these at the same moment makes this one wait, then run again.
-            self._claim([ident for _index, values in creates
-                         if (ident := self.reverse.identifier_value(values)) is not None])
+            self._claim([ident for ident in new_idents if ident is not None])
         self._batch_create(creates, results)
         written = self.model.browse([result.pop('id') for result in results if 'id' in result])
         bodies = iter(self.mapping.build(record) for record in written)
@@ -570,9 +570,11 @@ class _Work:
         this is one plain query, where the user's rules would cost more than the create itself; the same
         query claims the identifier, so that a request giving it at the same moment waits, then is run
         again and refused."""
-        field = self.reverse.identifier.field if self.reverse.identifier else None
         ident = self.reverse.identifier_value(values)
-        if ident is None or (record is not None and _field_value(record, field) == ident):
+        if ident is None:
+            return
+        field = self.reverse.identifier.field
+        if record is not None and _field_value(record, field) == ident:
             return
         others = [('id', '!=', record.id)] if record is not None else []
         taken = self.model.sudo()._search([(field, '=', ident), *others], limit=1)
